@@ -1,0 +1,2 @@
+export type * from './layout';
+export type * from './protocol';

@@ -1,0 +1,62 @@
+// The one typed contract between the lab and every front end: the Electron preload
+// bridge, the web host's WebSocket and the tests all speak these messages.
+import type { DeviceKind, LayoutSnapshot } from './layout';
+
+/** Hotplug a device into the running machine, as a machine file's `devices` entry does at boot. */
+export interface DeviceSpec {
+  name: string;
+  kind: DeviceKind;
+  /** Size of the device memory: bytes, hex, or a K/M/G/T suffixed string. */
+  memory: string | number;
+  /** Physical start, required for `public` and `pmem` devices. */
+  start?: string | number;
+  driver?: string;
+}
+
+export type LabRequest =
+  | { type: 'layout' }
+  | { type: 'loadMachine'; machine: unknown; name?: string }
+  | { type: 'addDevice'; device: DeviceSpec }
+  | { type: 'removeDevice'; name: string }
+  | { type: 'dmesg' };
+
+/** What each request answers, keyed by request type. */
+export interface LabResponses {
+  layout: LayoutSnapshot;
+  loadMachine: LayoutSnapshot;
+  addDevice: LayoutSnapshot;
+  removeDevice: LayoutSnapshot;
+  dmesg: LogLine[];
+}
+
+export type LabResponse<R extends LabRequest> = LabResponses[R['type']];
+
+/** A kernel log line (printk), with its level and the simulated time it was written. */
+export interface LogLine {
+  seq: number;
+  level: 'emerg' | 'err' | 'warn' | 'info' | 'debug';
+  text: string;
+}
+
+/** Pushed by the lab whenever its state changes; front ends never poll. */
+export type LabEvent = { type: 'layout'; layout: LayoutSnapshot } | { type: 'log'; line: LogLine };
+
+/** A failed request: the message is for people, `code` the kernel error or "EINPUT" for bad input. */
+export interface LabError {
+  code: string;
+  message: string;
+}
+
+/** The API a front end sees, whatever carries it (preload bridge, WebSocket, direct call in tests). */
+export interface LabApi {
+  request<R extends LabRequest>(req: R): Promise<LabResponse<R>>;
+  /** Subscribe to lab events; returns the unsubscribe function. */
+  onEvent(listener: (event: LabEvent) => void): () => void;
+}
+
+/** Wire envelopes shared by the WebSocket host and the lab worker. */
+export type WireRequest = { id: number; req: LabRequest };
+export type WireMessage =
+  | { id: number; ok: true; res: unknown }
+  | { id: number; ok: false; error: LabError }
+  | { event: LabEvent };

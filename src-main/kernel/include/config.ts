@@ -1,0 +1,53 @@
+// Compile-time constants of a real kernel are per-machine settings here (x86-64 defaults).
+
+export interface KernelConfig {
+  pageShift: number;
+  sectionSizeBits: number;
+  maxPhysmemBits: number;
+  physAddrBits: number;
+  maxSwapfilesShift: number;
+}
+
+export const DEFAULT_CONFIG: KernelConfig = {
+  pageShift: 12,
+  sectionSizeBits: 27,
+  maxPhysmemBits: 46,
+  physAddrBits: 46,
+  maxSwapfilesShift: 5,
+};
+
+/** Values derived from a KernelConfig, computed once per machine. */
+export interface KernelConsts {
+  PAGE_SHIFT: number;
+  PAGE_SIZE: number;
+  PA_SECTION_SHIFT: number;
+  PA_SECTION_SIZE: number;
+  PAGES_PER_SECTION: number;
+  NR_MEM_SECTIONS: number;
+  MAX_PHYSMEM_BITS: number;
+}
+
+export function kernelConsts(c: KernelConfig): KernelConsts {
+  return {
+    PAGE_SHIFT: c.pageShift,
+    PAGE_SIZE: 2 ** c.pageShift,
+    PA_SECTION_SHIFT: c.sectionSizeBits,
+    PA_SECTION_SIZE: 2 ** c.sectionSizeBits,
+    PAGES_PER_SECTION: 2 ** (c.sectionSizeBits - c.pageShift),
+    NR_MEM_SECTIONS: 2 ** (c.maxPhysmemBits - c.sectionSizeBits),
+    MAX_PHYSMEM_BITS: c.maxPhysmemBits,
+  };
+}
+
+/** ALIGN(x, a) for a power-of-two a. Physical addresses pass 2^32, so no bitwise operators. */
+export function ALIGN(x: number, a: number): number {
+  return Math.ceil(x / a) * a;
+}
+
+export function ALIGN_DOWN(x: number, a: number): number {
+  return Math.floor(x / a) * a;
+}
+
+export function IS_ALIGNED(x: number, a: number): boolean {
+  return x % a === 0;
+}

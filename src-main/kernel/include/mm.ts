@@ -1,0 +1,78 @@
+// include/linux/mm.h: struct page accessors and page references. A page is its index
+// in the memmap arrays (see mm/sparse.ts).
+import type { Kernel } from '../kernel';
+import { MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_PUBLIC } from './memremap';
+import { ZONE_DEVICE } from './mmzone';
+import { flags_zone, PG_locked } from './page-flags';
+import { percpu_ref_get, percpu_ref_put } from '../lib/percpu-refcount';
+import { __free_pages } from '../mm/page_alloc';
+
+export function page_zonenum(k: Kernel, page: number): number {
+  return flags_zone(k.mem.flags[page]!);
+}
+
+export function is_zone_device_page(k: Kernel, page: number): boolean {
+  return page_zonenum(k, page) === ZONE_DEVICE;
+}
+
+export function page_count(k: Kernel, page: number): number {
+  return k.mem.refcount[page]!;
+}
+
+export function page_mapcount(k: Kernel, page: number): number {
+  return k.mem.mapcount[page]!;
+}
+
+export function PageLocked(k: Kernel, page: number): boolean {
+  return (k.mem.flags[page]! & PG_locked) !== 0;
+}
+
+export function lock_page(k: Kernel, page: number): void {
+  if (PageLocked(k, page)) k.WARN(`lock_page: page ${page_to_pfn_hex(k, page)} already locked`);
+  k.mem.flags[page] = (k.mem.flags[page]! | PG_locked) >>> 0;
+}
+
+export function unlock_page(k: Kernel, page: number): void {
+  if (!PageLocked(k, page)) k.WARN(`unlock_page: page ${page_to_pfn_hex(k, page)} not locked`);
+  k.mem.flags[page] = (k.mem.flags[page]! & ~PG_locked) >>> 0;
+}
+
+function page_to_pfn_hex(k: Kernel, page: number): string {
+  return `pfn:0x${k.mem.page_to_pfn(page).toString(16)}`;
+}
+
+/**
+ * get_page. A ZONE_DEVICE page idles at refcount 1; leaving idle pins its dev_pagemap,
+ * so a dying map waits for every page in use to come back.
+ */
+export function get_page(k: Kernel, page: number): void {
+  const count = ++k.mem.refcount[page]!;
+  if (count === 2 && is_zone_device_page(k, page)) {
+    const pgmap = k.pgmaps[k.mem.pgmap[page]!];
+    if (pgmap?.ref) percpu_ref_get(pgmap.ref);
+  }
+}
+
+/**
+ * put_page. F-DEVMEM-5: a device private/public page whose count drops to 1 is free
+ * again: page->mapping is cleared and the pagemap's page_free callback runs.
+ */
+export function put_page(k: Kernel, page: number): void {
+  const count = --k.mem.refcount[page]!;
+  if (count < 0) {
+    k.mem.refcount[page] = 0;
+    k.WARN(`put_page: ${page_to_pfn_hex(k, page)} refcount underflow`);
+    return;
+  }
+  if (count === 1 && is_zone_device_page(k, page)) {
+    const pgmap = k.pgmaps[k.mem.pgmap[page]!];
+    if (!pgmap) return;
+    if (pgmap.type === MEMORY_DEVICE_PRIVATE || pgmap.type === MEMORY_DEVICE_PUBLIC) {
+      k.mem.mapping[page] = 0;
+      pgmap.page_free?.(page, pgmap.data);
+    }
+    if (pgmap.ref) percpu_ref_put(pgmap.ref);
+  } else if (count === 0 && !is_zone_device_page(k, page)) {
+    __free_pages(k, page, 0);
+  }
+}

@@ -1,0 +1,143 @@
+// mm/page_alloc.c: the buddy allocator. Free blocks of 2^order pages sit on per-zone,
+// per-order lists linked through page->lru; the head page carries PG_buddy and its
+// order in page_private. Freeing merges a block with its buddy while the buddy is free.
+import type { Kernel } from '../kernel';
+import { MAX_ORDER, ZONE_DMA, ZONE_DMA32, ZONE_NORMAL } from '../include/mmzone';
+import { PG_buddy, PG_reserved, zone_flags } from '../include/page-flags';
+import { page_zonenum } from '../include/mm';
+import type { zone } from './mmzone';
+
+export const __GFP_DMA = 0x1;
+export const __GFP_DMA32 = 0x4;
+export const __GFP_MOVABLE = 0x8;
+export const __GFP_ZERO = 0x100;
+export const GFP_KERNEL = 0;
+export const GFP_HIGHUSER = 0;
+export const GFP_HIGHUSER_MOVABLE = __GFP_MOVABLE;
+
+/** The highest zone an allocation may use; lower zones are its fallbacks. */
+function gfp_zone(gfp: number): number {
+  if (gfp & __GFP_DMA) return ZONE_DMA;
+  if (gfp & __GFP_DMA32) return ZONE_DMA32;
+  return ZONE_NORMAL;
+}
+
+function list_add(k: Kernel, z: zone, page: number, order: number): void {
+  const m = k.mem;
+  const area = z.free_area[order]!;
+  m.lruPrev[page] = -1;
+  m.lruNext[page] = area.head;
+  if (area.head >= 0) m.lruPrev[area.head] = page;
+  area.head = page;
+  area.nr_free++;
+  m.flags[page] = (m.flags[page]! | PG_buddy) >>> 0;
+  m.priv[page] = order;
+}
+
+function list_del(k: Kernel, z: zone, page: number, order: number): void {
+  const m = k.mem;
+  const area = z.free_area[order]!;
+  const next = m.lruNext[page]!;
+  const prev = m.lruPrev[page]!;
+  if (prev >= 0) m.lruNext[prev] = next;
+  else area.head = next;
+  if (next >= 0) m.lruPrev[next] = prev;
+  m.lruNext[page] = -1;
+  m.lruPrev[page] = -1;
+  area.nr_free--;
+  m.flags[page] = (m.flags[page]! & ~PG_buddy) >>> 0;
+  m.priv[page] = 0;
+}
+
+/** Free a block of 2^order pages starting at `page`, merging buddies. */
+export function __free_pages(k: Kernel, page: number, order: number): void {
+  const m = k.mem;
+  const z = k.node.node_zones[page_zonenum(k, page)]!;
+  let pfn = m.page_to_pfn(page);
+  z.nr_free_pages += 2 ** order;
+  while (order < MAX_ORDER - 1) {
+    const size = 2 ** order;
+    // Blocks never straddle a section, so the buddy lies in the same memmap slot.
+    const buddyPfn = pfn % (2 * size) < size ? pfn + size : pfn - size;
+    const buddy = page + (buddyPfn - pfn);
+    if (!m.pfn_valid(buddyPfn) || m.pfn_to_page(buddyPfn) !== buddy) break;
+    if (!(m.flags[buddy]! & PG_buddy) || m.priv[buddy] !== order || page_zonenum(k, buddy) !== z.idx) break;
+    list_del(k, z, buddy, order);
+    if (buddyPfn < pfn) {
+      page = buddy;
+      pfn = buddyPfn;
+    }
+    order++;
+  }
+  list_add(k, z, page, order);
+}
+
+/** Take a block of 2^order pages from `z`, splitting a larger one if needed; -1 if none. */
+function rmqueue(k: Kernel, z: zone, order: number): number {
+  for (let cur = order; cur < MAX_ORDER; cur++) {
+    const page = z.free_area[cur]!.head;
+    if (page < 0) continue;
+    list_del(k, z, page, cur);
+    // Give back the upper halves we do not need.
+    for (let o = cur; o > order; o--) list_add(k, z, page + 2 ** (o - 1), o - 1);
+    z.nr_free_pages -= 2 ** order;
+    return page;
+  }
+  return -1;
+}
+
+/** alloc_pages: a block of 2^order pages with refcount 1, or -1 (NULL). */
+export function alloc_pages(k: Kernel, gfp: number, order: number): number {
+  if (k.fault.should_fail('alloc_pages')) return -1;
+  for (let zi = gfp_zone(gfp); zi >= 0; zi--) {
+    const page = rmqueue(k, k.node.node_zones[zi]!, order);
+    if (page < 0) continue;
+    const m = k.mem;
+    m.refcount[page] = 1;
+    m.mapcount[page] = 0;
+    m.mapping[page] = 0;
+    m.flags[page] = (m.flags[page]! & ~PG_reserved) >>> 0;
+    return page;
+  }
+  return -1;
+}
+
+export function alloc_page(k: Kernel, gfp: number): number {
+  return alloc_pages(k, gfp, 0);
+}
+
+/**
+ * Hand a pfn range of a zone to the buddy allocator in the largest aligned blocks,
+ * as memblock_free_all() does at boot and online_pages() at hotplug.
+ */
+export function free_pfn_range(k: Kernel, start_pfn: number, nr_pages: number): void {
+  const m = k.mem;
+  const end = start_pfn + nr_pages;
+  m.for_each_run(start_pfn, nr_pages, (page, n) => {
+    m.flags.fill(zone_flags(page_zonenum(k, page)), page, page + n);
+    m.refcount.fill(0, page, page + n);
+  });
+  let pfn = start_pfn;
+  while (pfn < end) {
+    let order = MAX_ORDER - 1;
+    while (order > 0 && (pfn % 2 ** order !== 0 || pfn + 2 ** order > end)) order--;
+    const page = m.pfn_to_page(pfn);
+    const n = 2 ** order;
+    k.node.node_zones[page_zonenum(k, page)]!.managed_pages += n;
+    __free_pages(k, page, order);
+    pfn += n;
+  }
+}
+
+/**
+ * memmap_init_zone: link every page of a freshly added range (zeroed memmap) to the
+ * zone, reserved, refcount 1.
+ */
+export function memmap_init_zone(k: Kernel, z: zone, start_pfn: number, nr_pages: number): void {
+  const m = k.mem;
+  const flags = (PG_reserved | zone_flags(z.idx)) >>> 0;
+  m.for_each_run(start_pfn, nr_pages, (page, n) => {
+    m.flags.fill(flags, page, page + n);
+    m.refcount.fill(1, page, page + n);
+  });
+}

@@ -1,0 +1,25 @@
+// Tracepoints: every state change the lab shows is emitted here, and only here.
+// Consumers (the lab's trace ring, tests) subscribe; the kernel never knows who listens.
+
+export type TraceEvent =
+  | { name: 'mem_hotplug_begin' }
+  | { name: 'mem_hotplug_done' }
+  | { name: 'add_pages'; start_pfn: number; nr_pages: number; linear: boolean }
+  | { name: 'move_pfn_range_to_zone'; zone: string; start_pfn: number; nr_pages: number }
+  | { name: 'remove_pages'; start_pfn: number; nr_pages: number }
+  | { name: 'devmem_add'; device: string; start: number; end: number; type: string }
+  | { name: 'devmem_remove'; device: string; start: number; end: number }
+  | { name: 'devmem_free'; device: string; pfn: number };
+
+export class Tracepoints {
+  private readonly sinks = new Set<(e: TraceEvent) => void>();
+
+  emit(e: TraceEvent): void {
+    for (const s of this.sinks) s(e);
+  }
+
+  subscribe(sink: (e: TraceEvent) => void): () => void {
+    this.sinks.add(sink);
+    return () => this.sinks.delete(sink);
+  }
+}
