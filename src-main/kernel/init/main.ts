@@ -8,6 +8,7 @@ import { ZONE_DMA, ZONE_DMA32, ZONE_NORMAL } from '../include/mmzone';
 import { insert_resource_conflict, resource } from '../kernel/resource';
 import { resize_zone_range } from '../mm/mmzone';
 import { free_pfn_range, memmap_init_zone } from '../mm/page_alloc';
+import { MAX_MEMMAP_PAGES } from '../mm/sparse';
 
 export interface MemRange {
   start: number;
@@ -47,6 +48,8 @@ export function start_kernel(p: BootParams): Kernel {
     for (let a = ALIGN_DOWN(r.start, sec); a < r.start + r.size; a += sec) sections.add(a / sec);
   const reserve = sections.size + Math.ceil((p.expectedDeviceBytes ?? 0) / sec) + 1;
   const k = new Kernel(p.config, reserve);
+  if (sections.size * k.c.PAGES_PER_SECTION > MAX_MEMMAP_PAGES)
+    throw new BootError(`${sections.size} sections of RAM exceed the lab's memmap limit of ${MAX_MEMMAP_PAGES} pages`);
 
   e820_reserve_resources(k, p);
   for (const nr of [...sections].sort((a, b) => a - b)) k.mem.sparse_add_one_section(nr, false);

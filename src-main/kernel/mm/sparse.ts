@@ -5,6 +5,9 @@
 import type { KernelConsts } from '../include/config';
 import { EEXIST, ENOMEM } from '../include/errno';
 
+/** The most struct pages one simulated machine may have (512 GiB of 4 KiB pages). */
+export const MAX_MEMMAP_PAGES = 2 ** 27;
+
 export class Memmap {
   /** page->flags, with the zone number in bits ZONES_PGSHIFT.. */
   flags: Uint32Array;
@@ -28,6 +31,7 @@ export class Memmap {
   private slotSection: Int32Array;
   private freeSlots: number[] = [];
   private slots = 0;
+  private readonly maxSlots: number;
   presentSections = 0;
 
   constructor(
@@ -44,7 +48,8 @@ export class Memmap {
     this.lruNext = new Int32Array(0);
     this.lruPrev = new Int32Array(0);
     this.priv = new Int32Array(0);
-    this.grow(Math.max(1, reserveSlots));
+    this.maxSlots = Math.max(1, Math.floor(MAX_MEMMAP_PAGES / c.PAGES_PER_SECTION));
+    this.grow(Math.min(Math.max(1, reserveSlots), this.maxSlots));
   }
 
   get capacitySlots(): number {
@@ -80,16 +85,19 @@ export class Memmap {
     return nr >= 0 && nr < this.sectionSlot.length && this.sectionSlot[nr]! >= 0;
   }
 
-  /** sparse_add_one_section: give section `nr` a memmap, its pages reserved and in no zone. */
+  /**
+   * sparse_add_one_section: give section `nr` a memmap, its pages in no zone. -ENOMEM
+   * when the memmap cannot grow (the lab's limit of MAX_MEMMAP_PAGES).
+   */
   sparse_add_one_section(nr: number, failAlloc: boolean): number {
     if (this.present_section_nr(nr)) return -EEXIST;
-    if (failAlloc) return -ENOMEM;
+    if (failAlloc || (this.freeSlots.length === 0 && this.slots >= this.maxSlots)) return -ENOMEM;
     let slot = this.freeSlots.pop();
     if (slot === undefined) {
       // A fresh slot is all zeroes, which is a page in no zone: nothing to write, so
       // the memory stays untouched until the pages are used.
       slot = this.slots++;
-      if (slot >= this.capacitySlots) this.grow(this.capacitySlots * 2);
+      if (slot >= this.capacitySlots) this.grow(Math.min(this.capacitySlots * 2, this.maxSlots));
     } else {
       const first = slot * this.c.PAGES_PER_SECTION;
       const last = first + this.c.PAGES_PER_SECTION;

@@ -1,0 +1,112 @@
+// The `hmm-lab` command: a thin adapter from argv to lab/. Exit codes are the
+// contract's: 0 success, 1 an expectation failed, 2 bad input (message on stderr).
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { LayoutSnapshot, ResourceNode } from '../../api';
+import { parseMachine, type MachineSpec } from '../../lab/machine-file';
+import { Machine } from '../../lab/machine';
+import { layoutSnapshot } from '../../lab/layout';
+import { InputError } from '../../lab/input-error';
+
+const USAGE = `usage: hmm-lab <command> [options]
+
+commands:
+  layout [--machine FILE] [--json]   boot a machine and print its iomem_resource tree
+                                     (no --machine: the default 16 GiB x86-64 machine)
+  help                               this text
+
+Exit codes: 0 success, 1 an expectation failed, 2 bad input.`;
+
+export class UsageError extends Error {}
+
+/** Read and parse a machine file; errors name the file. */
+export function loadMachineFile(path: string): MachineSpec {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new InputError(path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new InputError(path, `not valid JSON: ${(e as Error).message}`);
+  }
+  try {
+    return parseMachine(json, path);
+  } catch (e) {
+    if (e instanceof InputError) throw new InputError(`${path}: ${e.path}`, e.detail);
+    throw e;
+  }
+}
+
+/** Why a probe fails, in the words of the code that failed. */
+const PROBE_ERRORS: Record<string, string> = {
+  '-ERANGE': 'hmm_devmem_add found no free physical range of that size',
+  '-ENOMEM': 'out of memory (the memmap cannot grow that far)',
+  '-EBUSY': 'the range collides with another resource',
+  '-EEXIST': 'the range is already present',
+  '-EINVAL': 'invalid range',
+  '-ENXIO': 'the range mixes System RAM and other resources',
+};
+
+/** /proc/iomem style: "start-end : name", children indented two spaces. */
+export function formatIomem(layout: LayoutSnapshot): string {
+  const width = Math.ceil(layout.physAddrBits / 4);
+  const lines: string[] = [];
+  const walk = (nodes: ResourceNode[], depth: number): void => {
+    for (const r of nodes) {
+      const desc = r.desc === 'NONE' ? '' : `  [${r.desc}]`;
+      lines.push(`${'  '.repeat(depth)}${r.start.slice(2).padStart(width, '0')}-${r.end.slice(2).padStart(width, '0')} : ${r.name}${desc}`);
+      walk(r.children, depth + 1);
+    }
+  };
+  walk(layout.resources, 0);
+  for (const d of layout.devices) {
+    const where = d.start ? `${d.start}-${d.end} ${d.pgmapType ?? ''}`.trimEnd() : 'no memory mapped';
+    lines.push(`device ${d.name} (${d.kind}, driver ${d.driver}): ${d.error ?? where}`);
+  }
+  return lines.join('\n');
+}
+
+function layoutCommand(args: string[], out: (s: string) => void): number {
+  const { values } = parseArgs({ args, options: { machine: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
+  const spec = values.machine ? loadMachineFile(values.machine) : parseMachine({}, 'default');
+  const machine = new Machine(spec);
+  const failures = machine.probeFailures();
+  if (failures.length) {
+    const f = failures[0]!;
+    const i = spec.devices.findIndex((d) => d.name === f.name);
+    const why = PROBE_ERRORS[f.error] ? ` (${PROBE_ERRORS[f.error]})` : '';
+    throw new InputError(`${spec.name}: machine.devices[${i}]`, `device "${f.name}" failed to probe: ${f.error}${why}`);
+  }
+  const layout = layoutSnapshot(machine);
+  out(values.json ? JSON.stringify(layout, null, 2) : formatIomem(layout));
+  return 0;
+}
+
+/** Run the CLI; returns the exit code. `out`/`err` receive whole lines. */
+export function main(argv: string[], out = (s: string) => console.log(s), err = (s: string) => console.error(s)): number {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'layout':
+        return layoutCommand(rest, out);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        out(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (e) {
+    if (e instanceof InputError) err(`hmm-lab: ${e.message}`);
+    else if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) err(`hmm-lab: ${(e as Error).message}\n\n${USAGE}`);
+    else throw e;
+    return 2;
+  }
+}
+
