@@ -14,15 +14,15 @@ function machineFile(name: string, machine: unknown): string {
   return path;
 }
 
-function run(...argv: string[]): { code: number; out: string; err: string } {
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = main(argv, (s) => out.push(s), (s) => err.push(s));
+  const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
-function layout(machine: unknown): LayoutSnapshot {
-  const r = run('layout', '--machine', machineFile('m', machine), '--json');
+async function layout(machine: unknown): Promise<LayoutSnapshot> {
+  const r = await run('layout', '--machine', machineFile('m', machine), '--json');
   expect(r.err).toBe('');
   expect(r.code).toBe(0);
   return JSON.parse(r.out) as LayoutSnapshot;
@@ -33,8 +33,8 @@ function top(l: LayoutSnapshot, name: string): ResourceNode | undefined {
 }
 
 describe('hmm-lab layout', () => {
-  it('F-DEVMEM-1: places devices as hmm_devmem_add does, the second one aligned step below the first', () => {
-    const l = layout({
+  it('F-DEVMEM-1: places devices as hmm_devmem_add does, the second one aligned step below the first', async () => {
+    const l = await layout({
       devices: [
         { name: 'gpu0', kind: 'private', memory: '256M' },
         { name: 'gpu1', kind: 'private', memory: '200M' },
@@ -54,35 +54,35 @@ describe('hmm-lab layout', () => {
     ]);
   });
 
-  it('F-DEVMEM-1: skips candidate ranges that intersect a resource, in steps of the size', () => {
-    const l = layout({
+  it('F-DEVMEM-1: skips candidate ranges that intersect a resource, in steps of the size', async () => {
+    const l = await layout({
       reserved: [{ name: 'Firmware', start: '0x3fffe8000000', size: '4K' }],
       devices: [{ name: 'gpu0', kind: 'private', memory: '256M' }],
     });
     // The top slot is free; with 1 GiB devices the slot holding Firmware would be skipped.
     expect(top(l, 'gpu0')!.start).toBe('0x3ffff0000000');
-    const big = layout({
+    const big = await layout({
       reserved: [{ name: 'Firmware', start: '0x3fffe8000000', size: '4K' }],
       devices: [{ name: 'gpu0', kind: 'private', memory: '1G' }],
     });
     expect(top(big, 'gpu0')).toMatchObject({ start: '0x3fff80000000', end: '0x3fffbfffffff' });
   });
 
-  it('caps the search at MAX_PHYSMEM_BITS when iomem is larger', () => {
-    const l = layout({ physAddrBits: 48, maxPhysmemBits: 46, devices: [{ name: 'gpu0', kind: 'private', memory: '128M' }] });
+  it('caps the search at MAX_PHYSMEM_BITS when iomem is larger', async () => {
+    const l = await layout({ physAddrBits: 48, maxPhysmemBits: 46, devices: [{ name: 'gpu0', kind: 'private', memory: '128M' }] });
     expect(top(l, 'gpu0')!.start).toBe('0x3ffff8000000');
   });
 
-  it('prints the tree as /proc/iomem does, children indented', () => {
-    const r = run('layout');
+  it('prints the tree as /proc/iomem does, children indented', async () => {
+    const r = await run('layout');
     expect(r.code).toBe(0);
     expect(r.out).toContain('000000100000-0000bfffffff : System RAM\n  000001000000-000001dfffff : Kernel code');
     expect(r.out).toContain('0000c0000000-0000ffffffff : PCI Bus 0000:00');
     expect(r.out).toContain('000100000000-00043fffffff : System RAM');
   });
 
-  it('describes public and pmem devices with their descriptors', () => {
-    const l = layout({
+  it('describes public and pmem devices with their descriptors', async () => {
+    const l = await layout({
       devices: [
         { name: 'cxl0', kind: 'public', memory: '512M', start: '0x480000000' },
         { name: 'pmem0', kind: 'pmem', memory: '1G', start: '0x500000000' },
@@ -110,9 +110,9 @@ describe('hmm-lab layout', () => {
     ['not JSON', '{"ram": [', /not valid JSON/],
   ];
   for (const [what, machine, message] of bad) {
-    it(`exits 2 naming the problem for ${what}`, () => {
+    it(`exits 2 naming the problem for ${what}`, async () => {
       const file = machineFile('bad', machine);
-      const r = run('layout', '--machine', file);
+      const r = await run('layout', '--machine', file);
       expect(r.code).toBe(2);
       expect(r.out).toBe('');
       expect(r.err).toContain(file);
@@ -120,10 +120,10 @@ describe('hmm-lab layout', () => {
     });
   }
 
-  it('exits 2 for a missing file and for unknown commands and options', () => {
-    expect(run('layout', '--machine', join(dir, 'nope.json'))).toMatchObject({ code: 2, err: expect.stringMatching(/cannot read: ENOENT/) });
-    expect(run('frobnicate')).toMatchObject({ code: 2, err: expect.stringMatching(/unknown command "frobnicate"/) });
-    expect(run('layout', '--bogus')).toMatchObject({ code: 2, err: expect.stringMatching(/--bogus/) });
+  it('exits 2 for a missing file and for unknown commands and options', async () => {
+    expect(await run('layout', '--machine', join(dir, 'nope.json'))).toMatchObject({ code: 2, err: expect.stringMatching(/cannot read: ENOENT/) });
+    expect(await run('frobnicate')).toMatchObject({ code: 2, err: expect.stringMatching(/unknown command "frobnicate"/) });
+    expect(await run('layout', '--bogus')).toMatchObject({ code: 2, err: expect.stringMatching(/--bogus/) });
   });
 
   it('runs as the installed bin', () => {

@@ -13,6 +13,7 @@ const USAGE = `usage: hmm-lab <command> [options]
 commands:
   layout [--machine FILE] [--json]   boot a machine and print its iomem_resource tree
                                      (no --machine: the default 16 GiB x86-64 machine)
+  bench [--json] [--runs N]          run the benchmarks (medians of N fresh runs, default 5)
   help                               this text
 
 Exit codes: 0 success, 1 an expectation failed, 2 bad input.`;
@@ -86,13 +87,25 @@ function layoutCommand(args: string[], out: (s: string) => void): number {
   return 0;
 }
 
-/** Run the CLI; returns the exit code. `out`/`err` receive whole lines. */
-export function main(argv: string[], out = (s: string) => console.log(s), err = (s: string) => console.error(s)): number {
+async function benchCommand(args: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' }, runs: { type: 'string' } }, strict: true });
+  const runs = values.runs === undefined ? 5 : Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1 || runs > 100) throw new UsageError(`--runs: expected an integer from 1 to 100, got ${values.runs}`);
+  const { runBenchmarks, formatReport } = await import('../../../bench/run');
+  const report = await runBenchmarks({ runs, progress: (s) => err(s) });
+  out(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
+  return 0;
+}
+
+/** Run the CLI; resolves to the exit code. `out`/`err` receive whole lines. */
+export async function main(argv: string[], out = (s: string) => console.log(s), err = (s: string) => console.error(s)): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
       case 'layout':
         return layoutCommand(rest, out);
+      case 'bench':
+        return await benchCommand(rest, out, err);
       case undefined:
       case 'help':
       case '--help':
