@@ -28,7 +28,10 @@ function runChild(script: string): BootFigures {
   return JSON.parse(out.trim().split('\n').pop()!) as BootFigures;
 }
 
-export async function runBenchmarks(opts: { runs: number; progress: (s: string) => void }): Promise<BenchReport> {
+export async function runBenchmarks(opts: {
+  runs: number;
+  progress: (s: string) => void;
+}): Promise<BenchReport> {
   const { cpus } = await import('node:os');
   const boots: BootFigures[] = [];
   for (let i = 0; i < opts.runs; i++) {

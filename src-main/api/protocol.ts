@@ -57,6 +57,4 @@ export interface LabApi {
 /** Wire envelopes shared by the WebSocket host and the lab worker. */
 export type WireRequest = { id: number; req: LabRequest };
 export type WireMessage =
-  | { id: number; ok: true; res: unknown }
-  | { id: number; ok: false; error: LabError }
-  | { event: LabEvent };
+  { id: number; ok: true; res: unknown } | { id: number; ok: false; error: LabError } | { event: LabEvent };

@@ -5,9 +5,19 @@ import { device } from '../kernel/drivers/base/core';
 import { devres_release_all } from '../kernel/drivers/base/devres';
 import { nd_pmem_probe, type PmemMode, type pmem_device } from '../kernel/drivers/nvdimm/pmem';
 import { EBUSY, IS_ERR } from '../kernel/include/errno';
-import { IORESOURCE_MEM, IORES_DESC_DEVICE_PUBLIC_MEMORY, IORES_DESC_PERSISTENT_MEMORY } from '../kernel/include/ioport';
+import {
+  IORESOURCE_MEM,
+  IORES_DESC_DEVICE_PUBLIC_MEMORY,
+  IORES_DESC_PERSISTENT_MEMORY,
+} from '../kernel/include/ioport';
 import { VM_FAULT_SIGBUS } from '../kernel/include/mm_types';
-import { hmm_devmem_add, hmm_devmem_add_resource, hmm_devmem_remove, type hmm_devmem, type hmm_devmem_ops } from '../kernel/mm/hmm';
+import {
+  hmm_devmem_add,
+  hmm_devmem_add_resource,
+  hmm_devmem_remove,
+  type hmm_devmem,
+  type hmm_devmem_ops,
+} from '../kernel/mm/hmm';
 import { Completion, complete, wait_for_completion } from '../kernel/kernel/sched/completion';
 import { insert_resource_conflict, release_resource, resource } from '../kernel/kernel/resource';
 
@@ -24,7 +34,11 @@ export interface DeviceConfig {
   mode?: PmemMode;
 }
 
-export const BUILTIN_DRIVERS: Record<DeviceKind, string> = { private: 'dmirror', public: 'dmirror', pmem: 'pmem' };
+export const BUILTIN_DRIVERS: Record<DeviceKind, string> = {
+  private: 'dmirror',
+  public: 'dmirror',
+  pmem: 'pmem',
+};
 
 /** A probed device: what the kernel gave it, and how to take it away again. */
 export interface BoundDevice {

@@ -36,7 +36,16 @@ export const DEMO_MACHINE = {
   devices: [{ name: 'gpu0', kind: 'private', memory: '256M', driver: 'dmirror' }],
 };
 
-const TOP_FIELDS = ['pageShift', 'sectionSizeBits', 'maxPhysmemBits', 'physAddrBits', 'maxSwapfilesShift', 'ram', 'reserved', 'devices'];
+const TOP_FIELDS = [
+  'pageShift',
+  'sectionSizeBits',
+  'maxPhysmemBits',
+  'physAddrBits',
+  'maxSwapfilesShift',
+  'ram',
+  'reserved',
+  'devices',
+];
 const KINDS: DeviceKind[] = ['private', 'public', 'pmem'];
 const PMEM_MODES = ['fsdax', 'sector', 'raw'] as const;
 
@@ -46,14 +55,25 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function checkFields(obj: Record<string, unknown>, allowed: string[], path: string): void {
   for (const key of Object.keys(obj))
-    if (!allowed.includes(key)) throw new InputError(`${path}.${key}`, `unknown field (expected one of: ${allowed.join(', ')})`);
+    if (!allowed.includes(key))
+      throw new InputError(`${path}.${key}`, `unknown field (expected one of: ${allowed.join(', ')})`);
 }
 
-function intField(obj: Record<string, unknown>, key: string, path: string, def: number, min: number, max: number): number {
+function intField(
+  obj: Record<string, unknown>,
+  key: string,
+  path: string,
+  def: number,
+  min: number,
+  max: number,
+): number {
   const v = obj[key];
   if (v === undefined) return def;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
-    throw new InputError(`${path}.${key}`, `expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+    throw new InputError(
+      `${path}.${key}`,
+      `expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`,
+    );
   return v;
 }
 
@@ -72,8 +92,10 @@ function range(v: unknown, path: string, page: number, fields: string[]): MemRan
   const start = parseSize(v.start, `${path}.start`);
   const size = parseSize(v.size, `${path}.size`);
   if (size === 0) throw new InputError(`${path}.size`, 'must be greater than 0');
-  if (start % page) throw new InputError(`${path}.start`, `${hex(start)} is not aligned to the page size (${page})`);
-  if (size % page) throw new InputError(`${path}.size`, `${size} is not a multiple of the page size (${page})`);
+  if (start % page)
+    throw new InputError(`${path}.start`, `${hex(start)} is not aligned to the page size (${page})`);
+  if (size % page)
+    throw new InputError(`${path}.size`, `${size} is not a multiple of the page size (${page})`);
   return { ...v, start, size };
 }
 
@@ -86,12 +108,16 @@ export function parseMachine(input: unknown, name: string, source = 'machine'): 
     sectionSizeBits: intField(input, 'sectionSizeBits', source, DEFAULT_CONFIG.sectionSizeBits, 15, 40),
     maxPhysmemBits: intField(input, 'maxPhysmemBits', source, DEFAULT_CONFIG.maxPhysmemBits, 32, 52),
     physAddrBits: intField(input, 'physAddrBits', source, DEFAULT_CONFIG.physAddrBits, 32, 52),
-    maxSwapfilesShift: intField(input, 'maxSwapfilesShift', source, DEFAULT_CONFIG.maxSwapfilesShift, 2, 8),
+    // A PTE has five bits for the swap type (x86-64), so at most 2^5 types.
+    maxSwapfilesShift: intField(input, 'maxSwapfilesShift', source, DEFAULT_CONFIG.maxSwapfilesShift, 3, 5),
   };
   if (config.sectionSizeBits <= config.pageShift)
     throw new InputError(`${source}.sectionSizeBits`, `must be larger than pageShift (${config.pageShift})`);
   if (config.maxPhysmemBits - config.sectionSizeBits > 24)
-    throw new InputError(`${source}.sectionSizeBits`, `gives more than 2^24 sections for maxPhysmemBits ${config.maxPhysmemBits}`);
+    throw new InputError(
+      `${source}.sectionSizeBits`,
+      `gives more than 2^24 sections for maxPhysmemBits ${config.maxPhysmemBits}`,
+    );
   const page = 2 ** config.pageShift;
   const space = 2 ** config.physAddrBits;
 
@@ -104,7 +130,8 @@ export function parseMachine(input: unknown, name: string, source = 'machine'): 
     ? resIn.map((r, i) => {
         const path = `${source}.reserved[${i}]`;
         const res = range(r, path, page, ['name', 'start', 'size']);
-        if (typeof res.name !== 'string' || !res.name) throw new InputError(`${path}.name`, 'expected a non-empty string');
+        if (typeof res.name !== 'string' || !res.name)
+          throw new InputError(`${path}.name`, 'expected a non-empty string');
         return { name: res.name, start: res.start, size: res.size };
       })
     : DEFAULT_MACHINE.reserved.map((r) => ({ ...r }));
@@ -115,20 +142,27 @@ export function parseMachine(input: unknown, name: string, source = 'machine'): 
   ];
   for (const r of named)
     if (r.start + r.size > space)
-      throw new InputError(r.path, `[${hex(r.start)}, ${hex(r.start + r.size)}) exceeds the ${config.physAddrBits}-bit physical address space`);
+      throw new InputError(
+        r.path,
+        `[${hex(r.start)}, ${hex(r.start + r.size)}) exceeds the ${config.physAddrBits}-bit physical address space`,
+      );
   const sortedRam = ram.map((r, i) => ({ ...r, i })).sort((a, b) => a.start - b.start);
   for (let j = 1; j < sortedRam.length; j++) {
     const a = sortedRam[j - 1]!;
     const b = sortedRam[j]!;
     if (b.start < a.start + a.size)
-      throw new InputError(`${source}.ram[${b.i}]`, `overlaps ${source}.ram[${a.i}] ([${hex(a.start)}, ${hex(a.start + a.size)}))`);
+      throw new InputError(
+        `${source}.ram[${b.i}]`,
+        `overlaps ${source}.ram[${a.i}] ([${hex(a.start)}, ${hex(a.start + a.size)}))`,
+      );
   }
 
   const devIn = list(input, 'devices', source) ?? [];
   const devices = devIn.map((d, i) => parseDevice(d, `${source}.devices[${i}]`, page, space));
   const names = new Set<string>();
   devices.forEach((d, i) => {
-    if (names.has(d.name)) throw new InputError(`${source}.devices[${i}].name`, `duplicate device name "${d.name}"`);
+    if (names.has(d.name))
+      throw new InputError(`${source}.devices[${i}].name`, `duplicate device name "${d.name}"`);
     names.add(d.name);
   });
   return { name, config, ram: sortedRam.map(({ start, size }) => ({ start, size })), reserved, devices };
@@ -140,30 +174,48 @@ export function parseDevice(d: unknown, path: string, page: number, space: numbe
   if (typeof d.name !== 'string' || !/^[A-Za-z0-9_.-]{1,32}$/.test(d.name))
     throw new InputError(`${path}.name`, 'expected a device name of 1-32 letters, digits, "_", "." or "-"');
   if (typeof d.kind !== 'string' || !KINDS.includes(d.kind as DeviceKind))
-    throw new InputError(`${path}.kind`, `expected one of ${KINDS.join(', ')}, got ${JSON.stringify(d.kind)}`);
+    throw new InputError(
+      `${path}.kind`,
+      `expected one of ${KINDS.join(', ')}, got ${JSON.stringify(d.kind)}`,
+    );
   const kind = d.kind as DeviceKind;
   if (d.memory === undefined) throw new InputError(`${path}.memory`, 'missing');
   const memory = parseSize(d.memory, `${path}.memory`);
   if (memory === 0) throw new InputError(`${path}.memory`, 'must be greater than 0');
-  if (memory % page) throw new InputError(`${path}.memory`, `${memory} is not a multiple of the page size (${page})`);
-  if (memory >= space) throw new InputError(`${path}.memory`, `${humanSize(memory)} does not fit in the physical address space`);
+  if (memory % page)
+    throw new InputError(`${path}.memory`, `${memory} is not a multiple of the page size (${page})`);
+  if (memory >= space)
+    throw new InputError(`${path}.memory`, `${humanSize(memory)} does not fit in the physical address space`);
   const driver = d.driver === undefined ? BUILTIN_DRIVERS[kind] : d.driver;
   if (typeof driver !== 'string' || driver !== BUILTIN_DRIVERS[kind])
-    throw new InputError(`${path}.driver`, `unknown driver ${JSON.stringify(driver)} for a ${kind} device (available: ${BUILTIN_DRIVERS[kind]})`);
+    throw new InputError(
+      `${path}.driver`,
+      `unknown driver ${JSON.stringify(driver)} for a ${kind} device (available: ${BUILTIN_DRIVERS[kind]})`,
+    );
   const cfg: DeviceConfig = { name: d.name, kind, memory, driver };
   if (kind === 'private') {
-    if (d.start !== undefined) throw new InputError(`${path}.start`, 'a private device has no start: hmm_devmem_add() picks a free range');
+    if (d.start !== undefined)
+      throw new InputError(
+        `${path}.start`,
+        'a private device has no start: hmm_devmem_add() picks a free range',
+      );
   } else {
-    if (d.start === undefined) throw new InputError(`${path}.start`, `missing: a ${kind} device needs its physical start`);
+    if (d.start === undefined)
+      throw new InputError(`${path}.start`, `missing: a ${kind} device needs its physical start`);
     const start = parseSize(d.start, `${path}.start`);
-    if (start % page) throw new InputError(`${path}.start`, `${hex(start)} is not aligned to the page size (${page})`);
-    if (start + memory > space) throw new InputError(`${path}.start`, `the device range ends beyond the physical address space`);
+    if (start % page)
+      throw new InputError(`${path}.start`, `${hex(start)} is not aligned to the page size (${page})`);
+    if (start + memory > space)
+      throw new InputError(`${path}.start`, `the device range ends beyond the physical address space`);
     cfg.start = start;
   }
   if (d.mode !== undefined) {
     if (kind !== 'pmem') throw new InputError(`${path}.mode`, 'only a pmem device has a mode');
     if (!PMEM_MODES.includes(d.mode as (typeof PMEM_MODES)[number]))
-      throw new InputError(`${path}.mode`, `expected one of ${PMEM_MODES.join(', ')}, got ${JSON.stringify(d.mode)}`);
+      throw new InputError(
+        `${path}.mode`,
+        `expected one of ${PMEM_MODES.join(', ')}, got ${JSON.stringify(d.mode)}`,
+      );
     cfg.mode = d.mode as (typeof PMEM_MODES)[number];
   }
   return cfg;

@@ -30,7 +30,8 @@ export class Machine {
 
   /** Probe a device; returns 0 or the driver's errno. */
   probe(cfg: DeviceConfig): number {
-    if (this.devices.has(cfg.name)) throw new InputError('device.name', `a device named "${cfg.name}" already exists`);
+    if (this.devices.has(cfg.name))
+      throw new InputError('device.name', `a device named "${cfg.name}" already exists`);
     const bound = probeDevice(this.kernel, cfg);
     if (typeof bound === 'number') {
       this.kernel.printk('err', `${cfg.name}: probe of ${cfg.driver} failed with error ${errname(bound)}`);
@@ -58,6 +59,8 @@ export class Machine {
 
   /** Devices whose probe failed, with the kernel error name. */
   probeFailures(): { name: string; error: string }[] {
-    return [...this.devices.values()].filter((d): d is FailedDevice => 'error' in d).map((d) => ({ name: d.config.name, error: errname(d.error) }));
+    return [...this.devices.values()]
+      .filter((d): d is FailedDevice => 'error' in d)
+      .map((d) => ({ name: d.config.name, error: errname(d.error) }));
   }
 }

@@ -10,7 +10,11 @@ export function parseSize(value: unknown, path: string): number {
   else if (typeof value === 'string') {
     const s = value.trim();
     const m = /^(0x[0-9a-f]+|\d+)([KMGT])?$/i.exec(s);
-    if (!m) throw new InputError(path, `expected a size like 4096, "0x1000" or "256M", got ${JSON.stringify(value)}`);
+    if (!m)
+      throw new InputError(
+        path,
+        `expected a size like 4096, "0x1000" or "256M", got ${JSON.stringify(value)}`,
+      );
     n = Number(m[1]) * (m[2] ? SUFFIX[m[2].toUpperCase()]! : 1);
   } else throw new InputError(path, `expected a number or a size string, got ${JSON.stringify(value)}`);
   if (!Number.isSafeInteger(n) || n < 0)

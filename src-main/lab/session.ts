@@ -23,7 +23,9 @@ export class LabSession {
   private unsubscribeLog: () => void = () => {};
 
   constructor(opts: { machine?: unknown; machineName?: string } = {}) {
-    this.machine = guard(() => new Machine(parseMachine(opts.machine ?? DEMO_MACHINE, opts.machineName ?? 'demo')));
+    this.machine = guard(
+      () => new Machine(parseMachine(opts.machine ?? DEMO_MACHINE, opts.machineName ?? 'demo')),
+    );
     this.follow();
   }
 
@@ -72,7 +74,9 @@ export class LabSession {
 
   private follow(): void {
     this.unsubscribeLog();
-    this.unsubscribeLog = this.machine.kernel.log.subscribe((line) => this.emit({ type: 'log', line: { ...line } }));
+    this.unsubscribeLog = this.machine.kernel.log.subscribe((line) =>
+      this.emit({ type: 'log', line: { ...line } }),
+    );
   }
 
   private emit(e: LabEvent): void {

@@ -59,7 +59,9 @@ export function formatIomem(layout: LayoutSnapshot): string {
   const walk = (nodes: ResourceNode[], depth: number): void => {
     for (const r of nodes) {
       const desc = r.desc === 'NONE' ? '' : `  [${r.desc}]`;
-      lines.push(`${'  '.repeat(depth)}${r.start.slice(2).padStart(width, '0')}-${r.end.slice(2).padStart(width, '0')} : ${r.name}${desc}`);
+      lines.push(
+        `${'  '.repeat(depth)}${r.start.slice(2).padStart(width, '0')}-${r.end.slice(2).padStart(width, '0')} : ${r.name}${desc}`,
+      );
       walk(r.children, depth + 1);
     }
   };
@@ -72,7 +74,11 @@ export function formatIomem(layout: LayoutSnapshot): string {
 }
 
 function layoutCommand(args: string[], out: (s: string) => void): number {
-  const { values } = parseArgs({ args, options: { machine: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
+  const { values } = parseArgs({
+    args,
+    options: { machine: { type: 'string' }, json: { type: 'boolean' } },
+    strict: true,
+  });
   const spec = values.machine ? loadMachineFile(values.machine) : parseMachine({}, 'default');
   const machine = new Machine(spec);
   const failures = machine.probeFailures();
@@ -80,17 +86,29 @@ function layoutCommand(args: string[], out: (s: string) => void): number {
     const f = failures[0]!;
     const i = spec.devices.findIndex((d) => d.name === f.name);
     const why = PROBE_ERRORS[f.error] ? ` (${PROBE_ERRORS[f.error]})` : '';
-    throw new InputError(`${spec.name}: machine.devices[${i}]`, `device "${f.name}" failed to probe: ${f.error}${why}`);
+    throw new InputError(
+      `${spec.name}: machine.devices[${i}]`,
+      `device "${f.name}" failed to probe: ${f.error}${why}`,
+    );
   }
   const layout = layoutSnapshot(machine);
   out(values.json ? JSON.stringify(layout, null, 2) : formatIomem(layout));
   return 0;
 }
 
-async function benchCommand(args: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
-  const { values } = parseArgs({ args, options: { json: { type: 'boolean' }, runs: { type: 'string' } }, strict: true });
+async function benchCommand(
+  args: string[],
+  out: (s: string) => void,
+  err: (s: string) => void,
+): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { json: { type: 'boolean' }, runs: { type: 'string' } },
+    strict: true,
+  });
   const runs = values.runs === undefined ? 5 : Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1 || runs > 100) throw new UsageError(`--runs: expected an integer from 1 to 100, got ${values.runs}`);
+  if (!Number.isInteger(runs) || runs < 1 || runs > 100)
+    throw new UsageError(`--runs: expected an integer from 1 to 100, got ${values.runs}`);
   const { runBenchmarks, formatReport } = await import('../../../bench/run');
   const report = await runBenchmarks({ runs, progress: (s) => err(s) });
   out(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
@@ -98,7 +116,11 @@ async function benchCommand(args: string[], out: (s: string) => void, err: (s: s
 }
 
 /** Run the CLI; resolves to the exit code. `out`/`err` receive whole lines. */
-export async function main(argv: string[], out = (s: string) => console.log(s), err = (s: string) => console.error(s)): Promise<number> {
+export async function main(
+  argv: string[],
+  out = (s: string) => console.log(s),
+  err = (s: string) => console.error(s),
+): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
@@ -117,9 +139,9 @@ export async function main(argv: string[], out = (s: string) => console.log(s), 
     }
   } catch (e) {
     if (e instanceof InputError) err(`hmm-lab: ${e.message}`);
-    else if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) err(`hmm-lab: ${(e as Error).message}\n\n${USAGE}`);
+    else if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
+      err(`hmm-lab: ${(e as Error).message}\n\n${USAGE}`);
     else throw e;
     return 2;
   }
 }
-

@@ -1,0 +1,49 @@
+// The lab's thread: one LabSession per worker, driven by WireRequest messages from lab-client.ts,
+// so a long simulation never blocks the Electron main process or the web host's event loop.
+import { parentPort, workerData } from 'node:worker_threads';
+import type { LabError, LabEvent, WireMessage, WireRequest } from '../../api';
+import { LabSession } from '../../lab/session';
+
+/** What a host passes as `workerData`: the machine to boot, or nothing for the default demo machine. */
+export interface LabWorkerData {
+  machine?: unknown;
+  machineName?: string;
+}
+
+function toLabError(err: unknown): LabError {
+  if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string') {
+    return { code: err.code, message: err instanceof Error ? err.message : String(err.code) };
+  }
+  // Anything without a kernel code is a bug in the lab, not a refusal by the kernel.
+  return { code: 'EINTERNAL', message: err instanceof Error ? err.message : String(err) };
+}
+
+const port = parentPort;
+if (!port) throw new Error('lab-worker.ts must run in a worker thread');
+
+const post = (msg: WireMessage): void => port.postMessage(msg);
+
+let session: LabSession | undefined;
+let bootError: LabError | undefined;
+try {
+  const data = (workerData ?? {}) as LabWorkerData;
+  session = new LabSession({
+    ...(data.machine !== undefined && { machine: data.machine }),
+    ...(data.machineName !== undefined && { machineName: data.machineName }),
+  });
+  session.onEvent((event: LabEvent) => post({ event }));
+} catch (err) {
+  bootError = toLabError(err);
+}
+
+port.on('message', ({ id, req }: WireRequest) => {
+  if (!session) {
+    post({ id, ok: false, error: bootError ?? { code: 'EINTERNAL', message: 'lab failed to boot' } });
+    return;
+  }
+  try {
+    post({ id, ok: true, res: session.handle(req) });
+  } catch (err) {
+    post({ id, ok: false, error: toLabError(err) });
+  }
+});

@@ -1,0 +1,152 @@
+// The Layout view in Chromium against the web host and a real lab: what the page shows is what the
+// lab reports, and hotplug/removal through the page change the lab and come back as layout events.
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { LayoutSnapshot } from '../../src-main/api';
+import { startWebHost, type WebHost } from '../../src-main/hosts/web/main';
+import { WsLabClient } from '../../src-renderer/src/api/ws-client';
+import { formatAddr } from '../../src-renderer/src/layout/format';
+
+const repo = resolve(import.meta.dirname, '../..');
+const webRoot = resolve(repo, 'out/web');
+const screenshot = resolve(repo, 'docs/screenshot.png');
+const MiB = 1n << 20n;
+
+let host: WebHost;
+let browser: Browser;
+let page: Page;
+let lab: WsLabClient;
+const pageErrors: string[] = [];
+
+const hex = (v: bigint): string => `0x${v.toString(16)}`;
+const deviceRow = (name: string) => page.locator(`.device-panel tr[data-device="${name}"]`);
+const mapBand = (name: string) => page.locator(`.address-map .band[data-name="${name}"]`);
+
+beforeAll(async () => {
+  if (!existsSync(resolve(webRoot, 'index.html'))) {
+    const { build } = await import('vite');
+    await build({ configFile: resolve(repo, 'vite.web.config.ts'), logLevel: 'warn' });
+  }
+  host = await startWebHost({ port: 0, root: webRoot });
+  lab = new WsLabClient(`${host.url.replace(/^http/, 'ws')}api`, (u) => new WebSocket(u));
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(m.text());
+  });
+  await page.goto(host.url);
+  await page.locator('.layout-view').waitFor();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  lab?.close();
+  await host?.close();
+});
+
+describe('Layout view', () => {
+  let layout: LayoutSnapshot;
+
+  it('opens on the Layout view', async () => {
+    await expect(page.locator('.nav-item.active').innerText()).resolves.toContain('Layout');
+    await expect(page.locator('.view-header h1').innerText()).resolves.toBe('Layout');
+  });
+
+  it("shows System RAM, the PCI bus range and gpu0's DEVICE_PRIVATE range where the lab put it", async () => {
+    layout = await lab.request({ type: 'layout' });
+    const table = page.locator('.resource-table');
+    await expect(table.locator('tr[data-name="System RAM"]').count()).resolves.toBeGreaterThan(0);
+    await expect(mapBand('System RAM').count()).resolves.toBeGreaterThan(0);
+
+    const pci = layout.resources.find((r) => r.name.startsWith('PCI'));
+    expect(pci).toBeDefined();
+    const pciRow = table.locator(`tr[data-name="${pci!.name}"]`);
+    await expect(pciRow.innerText()).resolves.toContain(formatAddr(BigInt(pci!.start)));
+    await expect(mapBand(pci!.name).getAttribute('data-start')).resolves.toBe(pci!.start);
+
+    const gpu0 = layout.resources.find((r) => r.name === 'gpu0');
+    expect(gpu0?.desc).toBe('DEVICE_PRIVATE_MEMORY');
+    const gpuRow = table.locator('tr[data-name="gpu0"]');
+    const text = await gpuRow.innerText();
+    expect(text).toContain(formatAddr(BigInt(gpu0!.start)));
+    expect(text).toContain(formatAddr(BigInt(gpu0!.end)));
+    expect(text).toContain('DEVICE_PRIVATE_MEMORY');
+    expect(text).toContain('256 MiB');
+    await expect(mapBand('gpu0').getAttribute('data-start')).resolves.toBe(gpu0!.start);
+    await expect(mapBand('gpu0').getAttribute('class')).resolves.toContain('cat-private');
+    await expect(deviceRow('gpu0').innerText()).resolves.toContain(formatAddr(BigInt(gpu0!.start)));
+    // 256 MiB of device memory in 128 MiB sections: one boundary inside the band.
+    await expect(page.locator('.address-map [data-section-tick]').count()).resolves.toBe(1);
+  });
+
+  it('shows name, range and size on hover', async () => {
+    await mapBand('gpu0').locator('rect').hover();
+    const tip = page.getByTestId('map-tooltip');
+    await tip.waitFor();
+    const text = await tip.innerText();
+    expect(text).toContain('gpu0');
+    expect(text).toContain('256 MiB');
+    expect(text).toContain(formatAddr(BigInt(layout.devices[0]!.start!)));
+    await page.mouse.move(5, 5);
+  });
+
+  it('F-DEVMEM-1: a device hotplugged through the form lands one aligned step below gpu0', async () => {
+    const form = page.getByRole('form', { name: 'Hotplug a device' });
+    await form.locator('select[name=kind]').selectOption('private');
+    await form.locator('input[name=name]').fill('gpu1');
+    await form.locator('input[name=memory]').fill('256M');
+    await form.getByRole('button', { name: 'Hotplug' }).click();
+
+    await deviceRow('gpu1').waitFor();
+    const gpu0Start = BigInt(layout.devices.find((d) => d.name === 'gpu0')!.start!);
+    const expected = gpu0Start - 256n * MiB;
+    await expect(deviceRow('gpu1').innerText()).resolves.toContain(formatAddr(expected));
+    await expect(mapBand('gpu1').getAttribute('data-start')).resolves.toBe(hex(expected));
+    const fromLab = await lab.request({ type: 'layout' });
+    expect(fromLab.devices.find((d) => d.name === 'gpu1')?.start).toBe(hex(expected));
+    await expect(page.locator('.address-map [data-section-tick]').count()).resolves.toBe(2);
+
+    await page.mouse.move(5, 5);
+    mkdirSync(dirname(screenshot), { recursive: true });
+    await page.screenshot({ path: screenshot });
+  });
+
+  it('shows the kernel error inline when no free range is left (-ERANGE)', async () => {
+    const form = page.getByRole('form', { name: 'Hotplug a device' });
+    await form.locator('input[name=name]').fill('huge');
+    await form.locator('input[name=memory]').fill('32T');
+    await form.getByRole('button', { name: 'Hotplug' }).click();
+    const alert = form.getByRole('alert');
+    await alert.waitFor();
+    await expect(alert.innerText()).resolves.toContain('-ERANGE');
+    await expect(deviceRow('huge').count()).resolves.toBe(0);
+    await form.locator('input[name=memory]').fill('256M');
+  });
+
+  it('removes the hotplugged device and its range goes', async () => {
+    await deviceRow('gpu1').getByRole('button', { name: 'Remove gpu1' }).click();
+    await deviceRow('gpu1').waitFor({ state: 'detached' });
+    await expect(mapBand('gpu1').count()).resolves.toBe(0);
+    await expect(page.locator('.resource-table tr[data-name="gpu1"]').count()).resolves.toBe(0);
+    const fromLab = await lab.request({ type: 'layout' });
+    expect(fromLab.devices.map((d) => d.name)).toEqual(['gpu0']);
+  });
+
+  it('logs no errors (CSP violations included)', () => {
+    expect(pageErrors).toEqual([]);
+  });
+});

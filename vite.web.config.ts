@@ -1,0 +1,15 @@
+// The renderer for the web host (src-main/hosts/web): the same app as Electron's, built to out/web.
+import { resolve } from 'node:path';
+import { defineConfig } from 'vite';
+import vue from '@vitejs/plugin-vue';
+
+export default defineConfig({
+  root: resolve(import.meta.dirname, 'src-renderer'),
+  base: './',
+  plugins: [vue()],
+  build: {
+    outDir: resolve(import.meta.dirname, 'out/web'),
+    emptyOutDir: true,
+    target: 'es2022',
+  },
+});
