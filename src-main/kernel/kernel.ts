@@ -7,14 +7,26 @@ import { resource } from './kernel/resource';
 import type { dev_pagemap } from './kernel/memremap';
 import { FaultInjector } from './lib/fault-inject';
 import { Memmap } from './mm/sparse';
+import { PageTablePool } from './mm/pgtable';
+import { PageContents } from './mm/highmem';
 import { pglist_data } from './mm/mmzone';
 import { IORESOURCE_MEM } from './include/ioport';
 import { Tracepoints } from './trace/events';
+import { swapTypes, type SwapTypes } from './include/swapops';
+import type { task_struct } from './include/sched';
 
 export class Kernel {
   readonly c: KernelConsts;
+  /** The special swap types (F-DEV-1). */
+  readonly swp: SwapTypes;
   readonly iomem_resource: resource;
   readonly mem: Memmap;
+  /** Every page table of every address space. */
+  readonly pt: PageTablePool;
+  /** Bytes of pages that were written with real data (scenario stores). */
+  readonly contents = new PageContents();
+  /** page->mapping targets: anon_vmas and address_spaces by id (0: none). */
+  readonly mappings: unknown[] = [null];
   /** Node 0; the lab simulates one NUMA node. */
   readonly node: pglist_data;
   /** dev_pagemap table: page->pgmap holds an index into it (0: none). */
@@ -24,6 +36,15 @@ export class Kernel {
   readonly log = new Printk();
   readonly fault = new FaultInjector();
   readonly trace = new Tracepoints();
+  /** pfn of empty_zero_page and of the huge zero page, set at boot. */
+  zero_pfn = -1;
+  huge_zero_pfn = -1;
+  /** Live tasks by pid. */
+  readonly tasks = new Map<number, task_struct>();
+  last_pid = 0;
+  last_mm_id = 0;
+  /** Faults that found a migration entry and waited (migration_entry_wait). */
+  migration_waits = 0;
   /** mem_hotplug_begin() nesting depth. */
   mem_hotplug_depth = 0;
   /** hmm_device minors in use (bitmap of HMM_DEVICE_MAX). */
@@ -35,8 +56,10 @@ export class Kernel {
     reserveSections: number,
   ) {
     this.c = kernelConsts(config);
+    this.swp = swapTypes(config.maxSwapfilesShift);
     this.iomem_resource = new resource('PCI mem', 0, 2 ** config.physAddrBits - 1, IORESOURCE_MEM);
     this.mem = new Memmap(this.c, reserveSections);
+    this.pt = new PageTablePool(this.c.PTRS_PER_TABLE);
     this.node = new pglist_data(0);
   }
 

@@ -3,7 +3,7 @@
 import type { Kernel } from '../kernel';
 import { MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_PUBLIC } from './memremap';
 import { ZONE_DEVICE } from './mmzone';
-import { flags_zone, PG_locked } from './page-flags';
+import { flags_zone, PG_anon, PG_dirty, PG_head, PG_locked, PG_swapbacked, PG_uptodate } from './page-flags';
 import { percpu_ref_get, percpu_ref_put } from '../lib/percpu-refcount';
 import { __free_pages } from '../mm/page_alloc';
 
@@ -73,6 +73,11 @@ export function put_page(k: Kernel, page: number): void {
     }
     if (pgmap.ref) percpu_ref_put(pgmap.ref);
   } else if (count === 0 && !is_zone_device_page(k, page)) {
-    __free_pages(k, page, 0);
+    // A compound page goes back whole; its order is in the head's page_private.
+    const flags = k.mem.flags[page]!;
+    const order = flags & PG_head ? k.mem.priv[page]! : 0;
+    k.mem.flags[page] = (flags & ~(PG_head | PG_anon | PG_swapbacked | PG_dirty | PG_uptodate)) >>> 0;
+    k.mem.mapping[page] = 0;
+    __free_pages(k, page, order);
   }
 }

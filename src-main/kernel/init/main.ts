@@ -7,7 +7,8 @@ import { IORESOURCE_BUSY, IORESOURCE_MEM, IORESOURCE_SYSTEM_RAM } from '../inclu
 import { ZONE_DMA, ZONE_DMA32, ZONE_NORMAL } from '../include/mmzone';
 import { insert_resource_conflict, resource } from '../kernel/resource';
 import { resize_zone_range } from '../mm/mmzone';
-import { free_pfn_range, memmap_init_zone } from '../mm/page_alloc';
+import { alloc_pages, free_pfn_range, GFP_KERNEL, memmap_init_zone } from '../mm/page_alloc';
+import { PG_reserved } from '../include/page-flags';
 import { MAX_MEMMAP_PAGES } from '../mm/sparse';
 
 export interface MemRange {
@@ -49,13 +50,18 @@ export function start_kernel(p: BootParams): Kernel {
   const reserve = sections.size + Math.ceil((p.expectedDeviceBytes ?? 0) / sec) + 1;
   const k = new Kernel(p.config, reserve);
   if (sections.size * k.c.PAGES_PER_SECTION > MAX_MEMMAP_PAGES)
-    throw new BootError(`${sections.size} sections of RAM exceed the lab's memmap limit of ${MAX_MEMMAP_PAGES} pages`);
+    throw new BootError(
+      `${sections.size} sections of RAM exceed the lab's memmap limit of ${MAX_MEMMAP_PAGES} pages`,
+    );
 
   e820_reserve_resources(k, p);
   for (const nr of [...sections].sort((a, b) => a - b)) k.mem.sparse_add_one_section(nr, false);
 
   const pageSize = k.c.PAGE_SIZE;
-  const reservedPfns = boot_reserved_ranges(k, p).map((r) => [r.start / pageSize, (r.start + r.size) / pageSize]);
+  const reservedPfns = boot_reserved_ranges(k, p).map((r) => [
+    r.start / pageSize,
+    (r.start + r.size) / pageSize,
+  ]);
   for (const r of p.ram) {
     let lo = r.start;
     const end = r.start + r.size;
@@ -73,25 +79,51 @@ export function start_kernel(p: BootParams): Kernel {
       lo = hi;
     }
   }
-  k.printk('info', `Memory: ${Math.round(totalFree(k) * pageSize / 1024)}K available`);
+  alloc_zero_pages(k);
+  k.printk('info', `Memory: ${Math.round((totalFree(k) * pageSize) / 1024)}K available`);
   return k;
+}
+
+/** empty_zero_page and the huge zero page: reserved, never freed, read as zeroes. */
+function alloc_zero_pages(k: Kernel): void {
+  const zero = alloc_pages(k, GFP_KERNEL, 0);
+  const huge = alloc_pages(k, GFP_KERNEL, Math.log2(k.c.HPAGE_PMD_NR));
+  if (zero < 0 || huge < 0) throw new BootError('not enough RAM for the zero pages');
+  k.zero_pfn = k.mem.page_to_pfn(zero);
+  k.huge_zero_pfn = k.mem.page_to_pfn(huge);
+  for (const [page, n] of [
+    [zero, 1],
+    [huge, k.c.HPAGE_PMD_NR],
+  ] as const)
+    k.mem.flags.fill((k.mem.flags[page]! | PG_reserved) >>> 0, page, page + n);
 }
 
 function e820_reserve_resources(k: Kernel, p: BootParams): void {
   for (const r of p.ram) {
-    const res = new resource('System RAM', r.start, r.start + r.size - 1, (IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY) >>> 0);
+    const res = new resource(
+      'System RAM',
+      r.start,
+      r.start + r.size - 1,
+      (IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY) >>> 0,
+    );
     const conflict = insert_resource_conflict(k.iomem_resource, res);
     if (conflict) throw new BootError(`System RAM ${span(res)} overlaps ${conflict.name} ${span(conflict)}`);
   }
   for (const r of p.reserved) {
     const res = new resource(r.name, r.start, r.start + r.size - 1, IORESOURCE_MEM);
     const conflict = insert_resource_conflict(k.iomem_resource, res);
-    if (conflict) throw new BootError(`reserved range "${r.name}" ${span(res)} partially overlaps ${conflict.name} ${span(conflict)}`);
+    if (conflict)
+      throw new BootError(
+        `reserved range "${r.name}" ${span(res)} partially overlaps ${conflict.name} ${span(conflict)}`,
+      );
   }
   for (const [name, start, size] of KERNEL_IMAGE) {
     const host = p.ram.find((r) => r.start <= start && start + size <= r.start + r.size);
     if (!host) continue;
-    insert_resource_conflict(k.iomem_resource, new resource(name, start, start + size - 1, (IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY) >>> 0));
+    insert_resource_conflict(
+      k.iomem_resource,
+      new resource(name, start, start + size - 1, (IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY) >>> 0),
+    );
   }
 }
 

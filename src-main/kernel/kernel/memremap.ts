@@ -18,12 +18,24 @@ import {
   percpu_ref_put,
   percpu_ref_tryget_live,
 } from '../lib/percpu-refcount';
-import { add_pages, __remove_pages, mem_hotplug_begin, mem_hotplug_done, move_pfn_range_to_zone } from '../mm/memory_hotplug';
+import {
+  add_pages,
+  __remove_pages,
+  mem_hotplug_begin,
+  mem_hotplug_done,
+  move_pfn_range_to_zone,
+} from '../mm/memory_hotplug';
 import { Completion, complete } from './sched/completion';
 import { region_intersects } from './resource';
 
 /** Called when the CPU touches an un-addressable page (F-DEV-2); returns VM_FAULT_* bits. */
-export type dev_page_fault_t = (vma: unknown, addr: number, page: number, flags: number, pmdp: unknown) => number;
+export type dev_page_fault_t = (
+  vma: unknown,
+  addr: number,
+  page: number,
+  flags: number,
+  pmdp: unknown,
+) => number;
 /** Called when a device page's refcount drops back to 1 (F-DEVMEM-5). */
 export type dev_page_free_t = (page: number, data: unknown) => void;
 
@@ -68,7 +80,10 @@ export function new_dev_pagemap(
 }
 
 /** F-HP-3: hotplug works on whole sections: start rounded down, end rounded up. */
-export function section_align(k: Kernel, res: { start: number; end: number }): { start: number; size: number } {
+export function section_align(
+  k: Kernel,
+  res: { start: number; end: number },
+): { start: number; size: number } {
   const sec = k.c.PA_SECTION_SIZE;
   const start = ALIGN_DOWN(res.start, sec);
   return { start, size: ALIGN(res.end + 1, sec) - start };

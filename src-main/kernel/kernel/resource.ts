@@ -33,7 +33,10 @@ export function resource_size(res: resource): number {
   return res.end - res.start + 1;
 }
 
-export function resource_overlaps(r1: { start: number; end: number }, r2: { start: number; end: number }): boolean {
+export function resource_overlaps(
+  r1: { start: number; end: number },
+  r2: { start: number; end: number },
+): boolean {
   return r1.start <= r2.end && r1.end >= r2.start;
 }
 
@@ -135,7 +138,12 @@ export function __request_region(
   flags = 0,
 ): resource | null {
   if (k.fault.should_fail('request_region')) return null;
-  const res = new resource(name, start, start + n - 1, (parent.flags & IORESOURCE_TYPE_BITS) | IORESOURCE_BUSY | flags);
+  const res = new resource(
+    name,
+    start,
+    start + n - 1,
+    (parent.flags & IORESOURCE_TYPE_BITS) | IORESOURCE_BUSY | flags,
+  );
   for (;;) {
     const conflict = __request_resource(parent, res);
     if (!conflict) return res;
@@ -206,7 +214,13 @@ export function devm_release_mem_region(k: Kernel, dev: device, start: number, n
  * F-RES-2: compare [start, start+size) with the top-level resources. A resource "is of
  * the type" when it has all `flags` and, unless desc is NONE, that desc.
  */
-export function region_intersects(k: Kernel, start: number, size: number, flags: number, desc: number): number {
+export function region_intersects(
+  k: Kernel,
+  start: number,
+  size: number,
+  flags: number,
+  desc: number,
+): number {
   const res = { start, end: start + size - 1 };
   let type = 0;
   let other = 0;

@@ -5,7 +5,11 @@ import { dev_name, device } from '../drivers/base/core';
 import { devm_add_action, devm_remove_action, devres_release } from '../drivers/base/devres';
 import { ALIGN } from '../include/config';
 import { EBUSY, EINVAL, ENOMEM, ERANGE, IS_ERR, type ErrPtr } from '../include/errno';
-import { IORES_DESC_DEVICE_PRIVATE_MEMORY, IORES_DESC_DEVICE_PUBLIC_MEMORY, REGION_DISJOINT } from '../include/ioport';
+import {
+  IORES_DESC_DEVICE_PRIVATE_MEMORY,
+  IORES_DESC_DEVICE_PUBLIC_MEMORY,
+  REGION_DISJOINT,
+} from '../include/ioport';
 import { MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_PUBLIC } from '../include/memremap';
 import type { vm_area_struct } from '../include/mm_types';
 import { lock_page } from '../include/mm';
@@ -16,13 +20,32 @@ import {
   new_dev_pagemap,
   type dev_pagemap,
 } from '../kernel/memremap';
-import { Completion, complete, completed, init_completion, wait_for_completion } from '../kernel/sched/completion';
-import { devm_release_mem_region, devm_request_mem_region, region_intersects, resource, resource_size } from '../kernel/resource';
+import {
+  Completion,
+  complete,
+  completed,
+  init_completion,
+  wait_for_completion,
+} from '../kernel/sched/completion';
+import {
+  devm_release_mem_region,
+  devm_request_mem_region,
+  region_intersects,
+  resource,
+  resource_size,
+} from '../kernel/resource';
 import { alloc_page, GFP_HIGHUSER } from './page_alloc';
 
 export interface hmm_devmem_ops {
   /** CPU fault on an un-addressable page: migrate it back to system memory. Returns VM_FAULT_*. */
-  fault(devmem: hmm_devmem, vma: vm_area_struct, addr: number, page: number, flags: number, pmdp: unknown): number;
+  fault(
+    devmem: hmm_devmem,
+    vma: vm_area_struct,
+    addr: number,
+    page: number,
+    flags: number,
+    pmdp: unknown,
+  ): number;
   /** The page's refcount dropped to 1: it is free device memory again. */
   free(devmem: hmm_devmem, page: number): void;
 }
@@ -66,7 +89,11 @@ function hmm_devmem_ref_kill(k: Kernel, devmem: hmm_devmem): void {
 }
 
 /** Wire the pagemap's callbacks to the driver's ops (hmm_devmem_fault/hmm_devmem_free). */
-function hmm_devmem_pagemap(k: Kernel, devmem: hmm_devmem, type: typeof MEMORY_DEVICE_PRIVATE | typeof MEMORY_DEVICE_PUBLIC) {
+function hmm_devmem_pagemap(
+  k: Kernel,
+  devmem: hmm_devmem,
+  type: typeof MEMORY_DEVICE_PRIVATE | typeof MEMORY_DEVICE_PUBLIC,
+) {
   const res = devmem.resource!;
   const pgmap = new_dev_pagemap(devmem.device, type, res, devmem.ref);
   pgmap.data = devmem;
@@ -101,11 +128,16 @@ function hmm_devmem_set_pfns(k: Kernel, devmem: hmm_devmem): void {
  * is claimed. -ERANGE when none is free, -ENOMEM when claiming fails.
  * F-DEVMEM-4: every failure undoes what the call did.
  */
-export function hmm_devmem_add(k: Kernel, ops: hmm_devmem_ops, dev: device, size: number): ErrPtr<hmm_devmem> {
+export function hmm_devmem_add(
+  k: Kernel,
+  ops: hmm_devmem_ops,
+  dev: device,
+  size: number,
+): ErrPtr<hmm_devmem> {
   if (k.fault.should_fail('kmalloc')) return -ENOMEM;
   const devmem = new hmm_devmem(ops, dev);
 
-  let ret = hmm_devmem_init_ref(k, devmem);
+  const ret = hmm_devmem_init_ref(k, devmem);
   if (ret) return unwind_ref(k, devmem, ret);
 
   size = ALIGN(size, k.c.PA_SECTION_SIZE);
@@ -127,7 +159,13 @@ export function hmm_devmem_add(k: Kernel, ops: hmm_devmem_ops, dev: device, size
     devm_release_mem_region(k, dev, devmem.resource.start, resource_size(devmem.resource));
     return unwind_ref(k, devmem, result);
   }
-  k.trace.emit({ name: 'devmem_add', device: dev_name(dev), start: addr, end: addr + size - 1, type: 'private' });
+  k.trace.emit({
+    name: 'devmem_add',
+    device: dev_name(dev),
+    start: addr,
+    end: addr + size - 1,
+    type: 'private',
+  });
   return devmem;
 }
 
@@ -135,7 +173,12 @@ export function hmm_devmem_add(k: Kernel, ops: hmm_devmem_ops, dev: device, size
  * F-DEVMEM-3: hotplug a CPU-addressable device range the platform described. Only a
  * DEVICE_PUBLIC_MEMORY resource is accepted (-EINVAL otherwise).
  */
-export function hmm_devmem_add_resource(k: Kernel, ops: hmm_devmem_ops, dev: device, res: resource): ErrPtr<hmm_devmem> {
+export function hmm_devmem_add_resource(
+  k: Kernel,
+  ops: hmm_devmem_ops,
+  dev: device,
+  res: resource,
+): ErrPtr<hmm_devmem> {
   if (res.desc !== IORES_DESC_DEVICE_PUBLIC_MEMORY) return -EINVAL;
   if (k.fault.should_fail('kmalloc')) return -ENOMEM;
   const devmem = new hmm_devmem(ops, dev);
@@ -206,4 +249,3 @@ export function hmm_device_new(k: Kernel, drvdata: unknown): ErrPtr<hmm_device> 
 export function hmm_device_put(k: Kernel, hdev: hmm_device): void {
   k.hmm_device_mask[hdev.minor] = 0;
 }
-

@@ -34,7 +34,13 @@ function check_section_range(k: Kernel, start_pfn: number, nr_pages: number): bo
  * `linear` says whether the range also gets a direct mapping (arch_add_memory) or not
  * (add_pages for un-addressable memory). A failure removes the sections this call added.
  */
-export function add_pages(k: Kernel, nid: number, start_pfn: number, nr_pages: number, linear: boolean): number {
+export function add_pages(
+  k: Kernel,
+  nid: number,
+  start_pfn: number,
+  nr_pages: number,
+  linear: boolean,
+): number {
   lockdep_assert_hotplug_held(k, 'add_pages');
   if (!check_section_range(k, start_pfn, nr_pages)) return -EINVAL;
   const pps = k.c.PAGES_PER_SECTION;
@@ -112,7 +118,12 @@ export function __remove_pages(k: Kernel, z: zone | null, start_pfn: number, nr_
  */
 export function register_memory_resource(k: Kernel, start: number, size: number): ErrPtr<resource> {
   if (k.fault.should_fail('kmalloc')) return -ENOMEM;
-  const res = new resource('System RAM', start, start + size - 1, (IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY) >>> 0);
+  const res = new resource(
+    'System RAM',
+    start,
+    start + size - 1,
+    (IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY) >>> 0,
+  );
   const conflict = request_resource_conflict(k.iomem_resource, res);
   if (conflict) {
     if (conflict.desc === IORES_DESC_UNADDRESSABLE_MEMORY)

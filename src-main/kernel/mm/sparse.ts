@@ -24,6 +24,13 @@ export class Memmap {
   lruPrev: Int32Array;
   /** page_private(): the buddy order of a free block, or a driver's cookie. */
   priv: Int32Array;
+  /** page->index: the page's offset in its mapping, in pages (anon: its virtual page number). */
+  index: Float64Array;
+  /**
+   * A fingerprint of the page's contents that travels with every copy: workloads store
+   * stamps instead of bytes, so a lost or stale page is caught without holding its data.
+   */
+  stamp: Uint32Array;
 
   /** mem_section[]: section number -> slot, -1 when absent. */
   private readonly sectionSlot: Int32Array;
@@ -48,6 +55,8 @@ export class Memmap {
     this.lruNext = new Int32Array(0);
     this.lruPrev = new Int32Array(0);
     this.priv = new Int32Array(0);
+    this.index = new Float64Array(0);
+    this.stamp = new Uint32Array(0);
     this.maxSlots = Math.max(1, Math.floor(MAX_MEMMAP_PAGES / c.PAGES_PER_SECTION));
     this.grow(Math.min(Math.max(1, reserveSlots), this.maxSlots));
   }
@@ -58,12 +67,19 @@ export class Memmap {
 
   /** Bytes of memmap arrays reserved, for the lab's memory figures. */
   get bytes(): number {
-    return this.capacitySlots * this.c.PAGES_PER_SECTION * 30 + this.sectionSlot.byteLength + this.slotSection.byteLength;
+    return (
+      this.capacitySlots * this.c.PAGES_PER_SECTION * 42 +
+      this.sectionSlot.byteLength +
+      this.slotSection.byteLength
+    );
   }
 
   private grow(slots: number): void {
     const pages = slots * this.c.PAGES_PER_SECTION;
-    const resize = <T extends Uint32Array | Int32Array | Uint16Array>(old: T, make: (n: number) => T): T => {
+    const resize = <T extends Uint32Array | Int32Array | Uint16Array | Float64Array>(
+      old: T,
+      make: (n: number) => T,
+    ): T => {
       const a = make(pages);
       a.set(old);
       return a;
@@ -76,6 +92,8 @@ export class Memmap {
     this.lruNext = resize(this.lruNext, (n) => new Int32Array(n));
     this.lruPrev = resize(this.lruPrev, (n) => new Int32Array(n));
     this.priv = resize(this.priv, (n) => new Int32Array(n));
+    this.index = resize(this.index, (n) => new Float64Array(n));
+    this.stamp = resize(this.stamp, (n) => new Uint32Array(n));
     const ss = new Int32Array(slots).fill(-1);
     ss.set(this.slotSection);
     this.slotSection = ss;
@@ -101,7 +119,18 @@ export class Memmap {
     } else {
       const first = slot * this.c.PAGES_PER_SECTION;
       const last = first + this.c.PAGES_PER_SECTION;
-      for (const a of [this.flags, this.refcount, this.mapcount, this.mapping, this.pgmap, this.lruNext, this.lruPrev, this.priv])
+      for (const a of [
+        this.flags,
+        this.refcount,
+        this.mapcount,
+        this.mapping,
+        this.pgmap,
+        this.lruNext,
+        this.lruPrev,
+        this.priv,
+        this.index,
+        this.stamp,
+      ])
         a.fill(0, first, last);
     }
     this.sectionSlot[nr] = slot;
@@ -144,7 +173,7 @@ export class Memmap {
   for_each_run(start_pfn: number, nr_pages: number, fn: (page: number, n: number) => void): void {
     const pps = this.c.PAGES_PER_SECTION;
     const end = start_pfn + nr_pages;
-    for (let pfn = start_pfn; pfn < end; ) {
+    for (let pfn = start_pfn; pfn < end;) {
       const n = Math.min(pps - (pfn % pps), end - pfn);
       fn(this.pfn_to_page(pfn), n);
       pfn += n;

@@ -9,7 +9,14 @@ export type TraceEvent =
   | { name: 'remove_pages'; start_pfn: number; nr_pages: number }
   | { name: 'devmem_add'; device: string; start: number; end: number; type: string }
   | { name: 'devmem_remove'; device: string; start: number; end: number }
-  | { name: 'devmem_free'; device: string; pfn: number };
+  | { name: 'devmem_free'; device: string; pfn: number }
+  | { name: 'mmu_notifier_invalidate_range_start'; mm: number; start: number; end: number; event: string }
+  | { name: 'mmu_notifier_invalidate_range_end'; mm: number; start: number; end: number; event: string }
+  | { name: 'mmu_notifier_release'; mm: number }
+  | { name: 'page_fault'; mm: number; addr: number; write: boolean; result: number }
+  | { name: 'bad_pte'; mm: number; addr: number; pte: number }
+  | { name: 'rss_stat'; mm: number; member: number; size: number }
+  | { name: 'signal_generate'; pid: number; sig: string; addr: number };
 
 export class Tracepoints {
   private readonly sinks = new Set<(e: TraceEvent) => void>();

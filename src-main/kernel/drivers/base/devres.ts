@@ -24,7 +24,12 @@ export function devm_add_action(k: Kernel, dev: device, release: DevresRelease, 
 }
 
 /** Like devm_add_action, but runs the action at once when it cannot be registered. */
-export function devm_add_action_or_reset(k: Kernel, dev: device, release: DevresRelease, data: unknown): number {
+export function devm_add_action_or_reset(
+  k: Kernel,
+  dev: device,
+  release: DevresRelease,
+  data: unknown,
+): number {
   const ret = devm_add_action(k, dev, release, data);
   if (ret) release(k, dev, data);
   return ret;
@@ -35,7 +40,11 @@ export function devm_remove_action(dev: device, release: DevresRelease, data: un
   devres_remove_matching(dev, release, (d) => d === data);
 }
 
-export function devres_remove_matching(dev: device, release: DevresRelease, match: (data: unknown) => boolean): boolean {
+export function devres_remove_matching(
+  dev: device,
+  release: DevresRelease,
+  match: (data: unknown) => boolean,
+): boolean {
   for (let i = dev.devres.length - 1; i >= 0; i--) {
     const node = dev.devres[i]!;
     if (node.release === release && match(node.data)) {

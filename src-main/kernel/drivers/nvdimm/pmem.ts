@@ -56,7 +56,10 @@ function pmem_alloc(k: Kernel, dev: device, nsio: nd_namespace_io): ErrPtr<pmem_
   const res = nsio.res;
   const pmem = new pmem_device(res.start, resource_size(res));
   if (!devm_request_mem_region(k, dev, pmem.phys_addr, pmem.size, dev_name(dev))) {
-    k.printk('warn', `${dev_name(dev)}: could not reserve region [mem 0x${res.start.toString(16)}-0x${res.end.toString(16)}]`);
+    k.printk(
+      'warn',
+      `${dev_name(dev)}: could not reserve region [mem 0x${res.start.toString(16)}-0x${res.end.toString(16)}]`,
+    );
     return -EBUSY;
   }
   const q = blk_alloc_queue_node(k);
@@ -89,10 +92,16 @@ export function nd_pmem_probe(k: Kernel, dev: device, nsio: nd_namespace_io): Er
   }
   // nd_btt_probe()/nd_pfn_probe() found an info block: this round ends with -ENXIO.
   pmem_drop_queue(k, first);
-  k.pr_debug(`${dev_name(dev)}: nd_pmem_probe: ${nsio.mode === 'sector' ? 'btt' : 'pfn'} info block found (-ENXIO), re-probing`);
+  k.pr_debug(
+    `${dev_name(dev)}: nd_pmem_probe: ${nsio.mode === 'sector' ? 'btt' : 'pfn'} info block found (-ENXIO), re-probing`,
+  );
 
   if (nsio.mode === 'sector') {
-    // is_nd_btt(): btt allocates its own request_queue.
+    // is_nd_btt(): the btt round's pmem_alloc made a queue too; btt allocates its own, so drop it.
+    const q = blk_alloc_queue_node(k);
+    if (!q) return -ENOMEM;
+    first.pmem_queue = q;
+    pmem_drop_queue(k, first);
     return first;
   }
   // is_nd_pfn(): nvdimm_namespace_attach_pfn with a fresh queue.
