@@ -17,7 +17,11 @@ function machineFile(name: string, machine: unknown): string {
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
+  const code = await main(
+    argv,
+    (s) => out.push(s),
+    (s) => err.push(s),
+  );
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
@@ -41,8 +45,16 @@ describe('hmm-lab layout', () => {
       ],
     });
     // 2^46 - 256 MiB; gpu1's 200 MiB rounds up to a 256 MiB section multiple and steps down.
-    expect(top(l, 'gpu0')).toMatchObject({ start: '0x3ffff0000000', end: '0x3fffffffffff', desc: 'DEVICE_PRIVATE_MEMORY' });
-    expect(top(l, 'gpu1')).toMatchObject({ start: '0x3fffe0000000', end: '0x3fffefffffff', desc: 'DEVICE_PRIVATE_MEMORY' });
+    expect(top(l, 'gpu0')).toMatchObject({
+      start: '0x3ffff0000000',
+      end: '0x3fffffffffff',
+      desc: 'DEVICE_PRIVATE_MEMORY',
+    });
+    expect(top(l, 'gpu1')).toMatchObject({
+      start: '0x3fffe0000000',
+      end: '0x3fffefffffff',
+      desc: 'DEVICE_PRIVATE_MEMORY',
+    });
     expect(l.resources.map((r) => r.name)).toEqual([
       'System RAM',
       'Reserved',
@@ -69,14 +81,20 @@ describe('hmm-lab layout', () => {
   });
 
   it('caps the search at MAX_PHYSMEM_BITS when iomem is larger', async () => {
-    const l = await layout({ physAddrBits: 48, maxPhysmemBits: 46, devices: [{ name: 'gpu0', kind: 'private', memory: '128M' }] });
+    const l = await layout({
+      physAddrBits: 48,
+      maxPhysmemBits: 46,
+      devices: [{ name: 'gpu0', kind: 'private', memory: '128M' }],
+    });
     expect(top(l, 'gpu0')!.start).toBe('0x3ffff8000000');
   });
 
   it('prints the tree as /proc/iomem does, children indented', async () => {
     const r = await run('layout');
     expect(r.code).toBe(0);
-    expect(r.out).toContain('000000100000-0000bfffffff : System RAM\n  000001000000-000001dfffff : Kernel code');
+    expect(r.out).toContain(
+      '000000100000-0000bfffffff : System RAM\n  000001000000-000001dfffff : Kernel code',
+    );
     expect(r.out).toContain('0000c0000000-0000ffffffff : PCI Bus 0000:00');
     expect(r.out).toContain('000100000000-00043fffffff : System RAM');
   });
@@ -96,17 +114,42 @@ describe('hmm-lab layout', () => {
   });
 
   const bad: [string, unknown, RegExp][] = [
-    ['overlapping RAM', { ram: [{ start: 0, size: '2G' }, { start: '1G', size: '2G' }] }, /machine\.ram\[1\]: overlaps machine\.ram\[0\]/],
-    ['a size not page-aligned', { ram: [{ start: 0, size: 5000 }] }, /machine\.ram\[0\]\.size: 5000 is not a multiple of the page size \(4096\)/],
-    ['an unknown field', { devices: [{ name: 'g', kind: 'private', memory: '1M', colour: 'red' }] }, /machine\.devices\[0\]\.colour: unknown field/],
+    [
+      'overlapping RAM',
+      {
+        ram: [
+          { start: 0, size: '2G' },
+          { start: '1G', size: '2G' },
+        ],
+      },
+      /machine\.ram\[1\]: overlaps machine\.ram\[0\]/,
+    ],
+    [
+      'a size not page-aligned',
+      { ram: [{ start: 0, size: 5000 }] },
+      /machine\.ram\[0\]\.size: 5000 is not a multiple of the page size \(4096\)/,
+    ],
+    [
+      'an unknown field',
+      { devices: [{ name: 'g', kind: 'private', memory: '1M', colour: 'red' }] },
+      /machine\.devices\[0\]\.colour: unknown field/,
+    ],
     ['an unknown top-level field', { rams: [] }, /machine\.rams: unknown field/],
     [
       'a device larger than the free physical space',
       { devices: [{ name: 'huge', kind: 'private', memory: '63T' }] },
       /machine\.devices\[0\]: device "huge" failed to probe: -ERANGE \(hmm_devmem_add found no free physical range/,
     ],
-    ['a bad size string', { ram: [{ start: 0, size: '12Q' }] }, /machine\.ram\[0\]\.size: expected a size like/],
-    ['a public device without start', { devices: [{ name: 'c', kind: 'public', memory: '1G' }] }, /machine\.devices\[0\]\.start: missing/],
+    [
+      'a bad size string',
+      { ram: [{ start: 0, size: '12Q' }] },
+      /machine\.ram\[0\]\.size: expected a size like/,
+    ],
+    [
+      'a public device without start',
+      { devices: [{ name: 'c', kind: 'public', memory: '1G' }] },
+      /machine\.devices\[0\]\.start: missing/,
+    ],
     ['not JSON', '{"ram": [', /not valid JSON/],
   ];
   for (const [what, machine, message] of bad) {
@@ -121,14 +164,25 @@ describe('hmm-lab layout', () => {
   }
 
   it('exits 2 for a missing file and for unknown commands and options', async () => {
-    expect(await run('layout', '--machine', join(dir, 'nope.json'))).toMatchObject({ code: 2, err: expect.stringMatching(/cannot read: ENOENT/) });
-    expect(await run('frobnicate')).toMatchObject({ code: 2, err: expect.stringMatching(/unknown command "frobnicate"/) });
+    expect(await run('layout', '--machine', join(dir, 'nope.json'))).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/cannot read: ENOENT/),
+    });
+    expect(await run('frobnicate')).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/unknown command "frobnicate"/),
+    });
     expect(await run('layout', '--bogus')).toMatchObject({ code: 2, err: expect.stringMatching(/--bogus/) });
   });
 
   it('runs as the installed bin', () => {
     const file = machineFile('bin', { devices: [{ name: 'gpu0', kind: 'private', memory: '256M' }] });
-    const out = execFileSync(process.execPath, ['bin/hmm-lab.mjs', 'layout', '--machine', file, '--json'], { encoding: 'utf8' });
-    expect((JSON.parse(out) as LayoutSnapshot).devices[0]).toMatchObject({ name: 'gpu0', start: '0x3ffff0000000' });
+    const out = execFileSync(process.execPath, ['bin/hmm-lab.mjs', 'layout', '--machine', file, '--json'], {
+      encoding: 'utf8',
+    });
+    expect((JSON.parse(out) as LayoutSnapshot).devices[0]).toMatchObject({
+      name: 'gpu0',
+      start: '0x3ffff0000000',
+    });
   });
 });
