@@ -112,8 +112,9 @@ export function devm_memremap_pages(k: Kernel, dev: device, pgmap: dev_pagemap):
   const { start: align_start, size: align_size } = section_align(k, pgmap.res);
   const is_ram = region_intersects(k, align_start, align_size, IORESOURCE_SYSTEM_RAM, IORES_DESC_NONE);
   if (is_ram === REGION_MIXED) {
+    // WARN_ONCE is once per call site, whichever device gets there first.
     k.WARN_ONCE(
-      `memremap-mixed-${dev_name(dev)}`,
+      'devm_memremap_pages-mixed',
       `devm_memremap_pages attempted on mixed region [mem 0x${pgmap.res.start.toString(16)}-0x${pgmap.res.end.toString(16)}]`,
     );
     return -ENXIO;

@@ -142,13 +142,15 @@ export function __request_region(
     name,
     start,
     start + n - 1,
-    (parent.flags & IORESOURCE_TYPE_BITS) | IORESOURCE_BUSY | flags,
+    ((parent.flags & IORESOURCE_TYPE_BITS) | IORESOURCE_BUSY | flags) >>> 0,
   );
   for (;;) {
     const conflict = __request_resource(parent, res);
     if (!conflict) return res;
     if (conflict !== parent && !(conflict.flags & IORESOURCE_BUSY)) {
       parent = conflict;
+      // The region takes its container's descriptor, as the kernel's does.
+      res.desc = parent.desc;
       continue;
     }
     if (conflict.flags & flags & IORESOURCE_MUXED) k.pr_debug(`${name}: muxed region ${conflict.name} busy`);

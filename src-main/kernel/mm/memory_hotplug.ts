@@ -71,24 +71,30 @@ export function move_pfn_range_to_zone(k: Kernel, z: zone, start_pfn: number, nr
   k.trace.emit({ name: 'move_pfn_range_to_zone', zone: z.name, start_pfn, nr_pages });
 }
 
-/** Recompute a zone's span from the sections still linked to it (shrink_zone_span). */
+/**
+ * Recompute a zone's span from the sections still linked to it (shrink_zone_span).
+ * A section whose first and last pages share a zone is that zone's throughout; only a
+ * section split between zones (the first one, DMA/DMA32) is looked at page by page.
+ */
 function shrink_zone_span(k: Kernel, z: zone): void {
   const pps = k.c.PAGES_PER_SECTION;
   let lo = Infinity;
   let hi = -Infinity;
-  for (const nr of k.mem.present_sections()) {
-    const page = k.mem.pfn_to_page(nr * pps);
-    for (let i = 0; i < pps; i++) {
-      if (flags_zone(k.mem.flags[page + i]!) === z.idx) {
-        lo = Math.min(lo, nr * pps + i);
-        break;
-      }
+  const m = k.mem;
+  for (const nr of m.present_sections()) {
+    const page = m.pfn_to_page(nr * pps);
+    const first = flags_zone(m.flags[page]!);
+    const last = flags_zone(m.flags[page + pps - 1]!);
+    if (first === last) {
+      if (first !== z.idx) continue;
+      lo = Math.min(lo, nr * pps);
+      hi = Math.max(hi, (nr + 1) * pps);
+      continue;
     }
-    for (let i = pps - 1; i >= 0; i--) {
-      if (flags_zone(k.mem.flags[page + i]!) === z.idx) {
-        hi = Math.max(hi, nr * pps + i + 1);
-        break;
-      }
+    for (let i = 0; i < pps; i++) {
+      if (flags_zone(m.flags[page + i]!) !== z.idx) continue;
+      lo = Math.min(lo, nr * pps + i);
+      hi = Math.max(hi, nr * pps + i + 1);
     }
   }
   z.zone_start_pfn = lo === Infinity ? 0 : lo;
