@@ -16,6 +16,11 @@ export class address_space {
 
 export class inode {
   i_mapping!: address_space;
+  /** Directory entries naming the inode; 0 for an unlinked one (shmem_zero_setup's), freed with its last file. */
+  i_nlink = 1;
+
+  /** A DAX file's first pfn on its persistent memory (its one extent); -1 otherwise. */
+  dax_pfn = -1;
 
   constructor(
     readonly name: string,
@@ -26,6 +31,9 @@ export class inode {
 }
 
 export class file {
+  /** References: the opener's, and one per vma mapping the file (get_file/fput). */
+  f_count = 1;
+
   constructor(readonly f_inode: inode) {}
 
   get f_mapping(): address_space {

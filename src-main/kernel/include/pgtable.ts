@@ -85,8 +85,13 @@ export const pte_mkclean = (pte: number): number => set_flags(pte, 0, _PAGE_DIRT
 export const pte_mkyoung = (pte: number): number => set_flags(pte, _PAGE_ACCESSED, 0);
 export const pte_mkold = (pte: number): number => set_flags(pte, 0, _PAGE_ACCESSED);
 export const pte_mkspecial = (pte: number): number => set_flags(pte, _PAGE_SPECIAL, 0);
-export const pte_mkdevmap = (pte: number): number => set_flags(pte, _PAGE_DEVMAP, 0);
+/** x86 marks a devmap PTE special too: it maps a pfn the mapping holds no reference on. */
+export const pte_mkdevmap = (pte: number): number => set_flags(pte, _PAGE_DEVMAP | _PAGE_SPECIAL, 0);
+/** A devmap PMD or PUD is a huge leaf with the devmap bit. */
+export const pmd_mkdevmap = (pmd: number): number => set_flags(pmd, _PAGE_DEVMAP | _PAGE_PSE, 0);
 export const pte_mkhuge = (pte: number): number => set_flags(pte, _PAGE_PSE, 0);
+export const pte_mksoft_dirty = (pte: number): number => set_flags(pte, _PAGE_SOFT_DIRTY, 0);
+export const pte_clear_soft_dirty = (pte: number): number => set_flags(pte, 0, _PAGE_SOFT_DIRTY);
 
 /** pte_modify: keep the pfn and the dirty/young/soft-dirty bits, take protections from `prot`. */
 export function pte_modify(pte: number, prot: number): number {

@@ -29,6 +29,7 @@ import {
   _PAGE_RW,
   pfn_pte,
   pmd_huge,
+  pte_devmap,
   pte_dirty,
   pte_mkdirty,
   pte_mkspecial,
@@ -79,7 +80,9 @@ import {
   pud_offset,
   pgd_offset,
   pmd_offset,
+  pud_alloc,
 } from './pgtable';
+import { dax_file_page, dax_huge_entry, dax_pte_entry, vma_is_dax } from '../fs/dax';
 import {
   mmu_notifier_invalidate_range_end,
   mmu_notifier_invalidate_range_start,
@@ -162,6 +165,7 @@ function do_anonymous_page(
 /** Fault on a none PTE of a file vma: map the page cache page, or copy it for a private write. */
 function do_fault(k: Kernel, vma: vm_area_struct, addr: number, ptep: number, flags: number): number {
   const mm = vma.vm_mm;
+  if (vma_is_dax(vma)) return do_dax_fault(k, vma, addr, ptep, flags);
   const pgoff = (addr - vma.vm_start) / k.c.PAGE_SIZE + vma.vm_pgoff;
   const cached = filemap_fault(k, vma, pgoff);
   if (cached < 0) return -cached;
@@ -182,6 +186,19 @@ function do_fault(k: Kernel, vma: vm_area_struct, addr: number, ptep: number, fl
   let pte = mk_pte(k, cached, vma);
   if (write) pte = pte_mkdirty(pte_mkwrite(pte));
   k.pt.entries[ptep] = pte;
+  return 0;
+}
+
+/** A PTE fault in a DAX file: map the pmem pfn, or copy it for a private write. */
+function do_dax_fault(k: Kernel, vma: vm_area_struct, addr: number, ptep: number, flags: number): number {
+  if (flags & FAULT_FLAG_WRITE && !(vma.vm_flags & VM_SHARED)) {
+    const src = dax_file_page(k, vma, addr);
+    if (src < 0) return VM_FAULT_SIGBUS;
+    return wp_page_copy(k, vma, addr, ptep, -1, src);
+  }
+  const entry = dax_pte_entry(k, vma, addr, flags);
+  if (entry < 0) return -entry;
+  k.pt.entries[ptep] = entry;
   return 0;
 }
 
@@ -251,14 +268,24 @@ function do_wp_page(k: Kernel, vma: vm_area_struct, addr: number, ptep: number):
     k.pt.entries[ptep] = pte_mkdirty(pte_mkwrite(pte_mkyoung(orig)));
     return VM_FAULT_WRITE;
   }
-  return wp_page_copy(k, vma, addr, ptep, old);
+  // A devmap page (DAX) is copied from, though the mapping held no reference on it.
+  const src = old >= 0 ? old : pte_devmap(orig) ? k.mem.pfn_to_page(pte_pfn(orig)) : -1;
+  return wp_page_copy(k, vma, addr, ptep, old, src);
 }
 
-function wp_page_copy(k: Kernel, vma: vm_area_struct, addr: number, ptep: number, old: number): number {
+/** Give the PTE a private copy of `src` (zeroes when -1), dropping the mapped page `old`. */
+function wp_page_copy(
+  k: Kernel,
+  vma: vm_area_struct,
+  addr: number,
+  ptep: number,
+  old: number,
+  src: number,
+): number {
   const mm = vma.vm_mm;
   const page = alloc_page(k, GFP_HIGHUSER_MOVABLE);
   if (page < 0) return VM_FAULT_OOM;
-  if (old >= 0) copy_highpage(k, page, old);
+  if (src >= 0) copy_highpage(k, page, src);
   else clear_highpage(k, page);
   const range = mmu_notifier_range_init(mm, addr, addr + k.c.PAGE_SIZE, 'cow');
   mmu_notifier_invalidate_range_start(k, range);
@@ -306,6 +333,7 @@ export function handle_mm_fault(k: Kernel, vma: vm_area_struct, addr: number, fl
   const mm = vma.vm_mm;
   let ret: number;
   if (vma.vm_flags & VM_HUGETLB) ret = hugetlb_fault(k, vma, addr, flags);
+  else if (vma_is_dax(vma) && dax_huge_fault(k, vma, addr, flags)) ret = 0;
   else {
     const pmd = pmd_alloc(k, mm, addr);
     if (pmd < 0) ret = VM_FAULT_OOM;
@@ -316,6 +344,52 @@ export function handle_mm_fault(k: Kernel, vma: vm_area_struct, addr: number, fl
   }
   k.trace.emit({ name: 'page_fault', mm: mm.id, addr, write: (flags & FAULT_FLAG_WRITE) !== 0, result: ret });
   return ret;
+}
+
+/**
+ * DAX huge faults (create_huge_pud / create_huge_pmd): true when a 1 GiB or 2 MiB devmap
+ * entry now maps addr, or one already did.
+ */
+function dax_huge_fault(k: Kernel, vma: vm_area_struct, addr: number, flags: number): boolean {
+  const mm = vma.vm_mm;
+  const e = k.pt.entries;
+  const pud = pud_alloc(k, mm, addr);
+  if (pte_none(e[pud]!)) {
+    const entry = dax_huge_entry(k, vma, addr, k.c.PUD_SIZE, flags);
+    if (entry) e[pud] = entry;
+  }
+  if (pmd_huge(e[pud]!)) return dax_huge_write(vma, pud, flags, e);
+  const pmd = pmd_alloc(k, mm, addr);
+  if (pmd < 0) return false;
+  if (pte_none(e[pmd]!)) {
+    const entry = dax_huge_entry(k, vma, addr, k.c.PMD_SIZE, flags);
+    if (entry) e[pmd] = entry;
+  }
+  return pmd_huge(e[pmd]!) && dax_huge_write(vma, pmd, flags, e);
+}
+
+/** A write to a read-only huge DAX entry of a shared writable mapping makes it writable. */
+function dax_huge_write(vma: vm_area_struct, slot: number, flags: number, e: Float64Array): boolean {
+  if (!(flags & FAULT_FLAG_WRITE) || pte_write(e[slot]!)) return true;
+  if (!(vma.vm_flags & VM_SHARED)) {
+    // A private write copies per page: drop the huge entry and take the PTE path.
+    e[slot] = 0;
+    return false;
+  }
+  e[slot] = pte_mkdirty(pte_mkwrite(e[slot]!));
+  return true;
+}
+
+/**
+ * split_huge_pud: a huge PUD can only be dropped here (a DAX one refaults at a smaller
+ * size), inside an invalidation of its range.
+ */
+export function split_huge_pud(k: Kernel, vma: vm_area_struct, pudp: number, addr: number): void {
+  const start = Math.floor(addr / k.c.PUD_SIZE) * k.c.PUD_SIZE;
+  const range = mmu_notifier_range_init(vma.vm_mm, start, start + k.c.PUD_SIZE, 'split');
+  mmu_notifier_invalidate_range_start(k, range);
+  k.pt.entries[pudp] = 0;
+  mmu_notifier_invalidate_range_end(k, range);
 }
 
 /**
@@ -424,6 +498,12 @@ export function copy_page_range(
   return ret;
 }
 
+/** The pud entry for addr without allocating, -1 when absent. */
+export function pud_lookup(k: Kernel, mm: mm_struct, addr: number): number {
+  if (mm.pgd < 0) return -1;
+  return pud_offset(k, pgd_offset(k, mm, addr), addr);
+}
+
 /** The pmd entry for addr without allocating, -1 when absent or under a huge pud. */
 export function pmd_lookup(k: Kernel, mm: mm_struct, addr: number): number {
   if (mm.pgd < 0) return -1;
@@ -501,8 +581,15 @@ export function unmap_page_range(
   if (vma.vm_flags & VM_HUGETLB)
     return unmap_hugepage_range(k, vma, start, end, (m, a) => pmd_lookup(k, m, a));
   const rss = new Float64Array(4);
-  const { PMD_SIZE } = k.c;
+  const { PMD_SIZE, PUD_SIZE } = k.c;
   for (let addr = start; addr < end;) {
+    const pud = pud_lookup(k, mm, addr);
+    if (pud >= 0 && pmd_huge(k.pt.entries[pud]!)) {
+      // A huge PUD (DAX) holds no page references: clearing it is the whole zap.
+      k.pt.entries[pud] = 0;
+      addr = Math.min(end, (Math.floor(addr / PUD_SIZE) + 1) * PUD_SIZE);
+      continue;
+    }
     const next = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
     const pmd = pmd_lookup(k, mm, addr);
     if (pmd >= 0 && !pte_none(k.pt.entries[pmd]!)) {

@@ -79,7 +79,12 @@ function insert_vma(k: Kernel, mm: mm_struct, vma: vm_area_struct): void {
 }
 
 function remove_vma(mm: mm_struct, vma: vm_area_struct): void {
-  mm.mmap.splice(mm.mmap.indexOf(vma), 1);
+  const i = mm.mmap.indexOf(vma);
+  if (i < 0)
+    throw new Error(
+      `BUG: vma [0x${vma.vm_start.toString(16)}, 0x${vma.vm_end.toString(16)}) is not in mm${mm.id}`,
+    );
+  mm.mmap.splice(i, 1);
   vma.vm_file?.f_mapping.i_mmap.delete(vma);
   vma.anon_vma?.vmas.delete(vma);
 }
@@ -100,7 +105,11 @@ export function split_vma(k: Kernel, mm: mm_struct, vma: vm_area_struct, addr: n
 /** The vmas covering [start, end), split so none sticks out of it. */
 export function vmas_in_range(k: Kernel, mm: mm_struct, start: number, end: number): vm_area_struct[] {
   const out: vm_area_struct[] = [];
-  for (let vma = find_vma(mm, start); vma && vma.vm_start < end; vma = find_vma(mm, vma.vm_end)) {
+  for (
+    let vma = find_vma(mm, start);
+    vma && vma.vm_start < end;
+    vma = find_vma(mm, out[out.length - 1]!.vm_end)
+  ) {
     let v = vma;
     if (v.vm_start < start) v = split_vma(k, mm, v, start);
     if (v.vm_end > end) split_vma(k, mm, v, end);

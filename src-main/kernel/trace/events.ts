@@ -16,7 +16,10 @@ export type TraceEvent =
   | { name: 'page_fault'; mm: number; addr: number; write: boolean; result: number }
   | { name: 'bad_pte'; mm: number; addr: number; pte: number }
   | { name: 'rss_stat'; mm: number; member: number; size: number }
-  | { name: 'signal_generate'; pid: number; sig: string; addr: number };
+  | { name: 'signal_generate'; pid: number; sig: string; addr: number }
+  | { name: 'hmm_mirror_register' | 'hmm_mirror_unregister'; mm: number; mirrors: number }
+  | { name: 'hmm_sync_cpu_device_pagetables'; mm: number; start: number; end: number; ret: number }
+  | { name: 'hmm_snapshot' | 'hmm_fault'; mm: number; start: number; end: number; ret: number };
 
 export class Tracepoints {
   private readonly sinks = new Set<(e: TraceEvent) => void>();
