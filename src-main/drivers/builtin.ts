@@ -1,5 +1,6 @@
 // The built-in device drivers that probe a machine's devices until driver plugins load:
-// a private or public device memory as hmm_devmem, a persistent-memory namespace as pmem.
+// a private device memory with dmirror (drivers/dmirror.ts), a public one as a bare
+// hmm_devmem, a persistent-memory namespace as pmem.
 import type { Kernel } from '../kernel/kernel';
 import { device } from '../kernel/drivers/base/core';
 import { devres_release_all } from '../kernel/drivers/base/devres';
@@ -20,6 +21,9 @@ import {
 } from '../kernel/mm/hmm';
 import { Completion, complete, wait_for_completion } from '../kernel/kernel/sched/completion';
 import { insert_resource_conflict, release_resource, resource } from '../kernel/kernel/resource';
+import { DevicePagePool, dmirror_device_probe, type dmirror_device } from './dmirror';
+
+export { DevicePagePool } from './dmirror';
 
 export type DeviceKind = 'private' | 'public' | 'pmem';
 
@@ -50,35 +54,9 @@ export interface BoundDevice {
   platformRes?: resource;
   /** The driver's allocator of device pages. */
   pool: DevicePagePool | null;
+  /** The dmirror instance serving a private device. */
+  dmirror?: dmirror_device;
   removing?: Completion;
-}
-
-/**
- * Device pages for the driver to hand out: never-used pages in pfn order, then the
- * ones the kernel gave back through the free callback. Costs nothing up front.
- */
-export class DevicePagePool {
-  private next: number;
-  private readonly freed: number[] = [];
-
-  constructor(
-    private readonly k: Kernel,
-    first_pfn: number,
-    private readonly end_pfn: number,
-  ) {
-    this.next = first_pfn;
-  }
-
-  /** A free device page (page index), or -1 when the device memory is exhausted. */
-  alloc(): number {
-    const page = this.freed.pop();
-    if (page !== undefined) return page;
-    return this.next < this.end_pfn ? this.k.mem.pfn_to_page(this.next++) : -1;
-  }
-
-  free(page: number): void {
-    this.freed.push(page);
-  }
 }
 
 /** The minimal driver's memory ops: no migration yet, so a CPU fault is SIGBUS. */
@@ -104,7 +82,13 @@ export function probeDevice(k: Kernel, cfg: DeviceConfig): BoundDevice | number 
     if (bound.platformRes) release_resource(bound.platformRes);
     return err;
   };
-  if (cfg.kind === 'private') {
+  if (cfg.kind === 'private' && cfg.driver === 'dmirror') {
+    const mdevice = dmirror_device_probe(k, bound.dev, cfg.memory);
+    if (IS_ERR(mdevice)) return fail(mdevice);
+    bound.dmirror = mdevice;
+    bound.devmem = mdevice.devmem;
+    bound.pool = mdevice.pool;
+  } else if (cfg.kind === 'private') {
     const devmem = hmm_devmem_add(k, minimalOps(bound), bound.dev, cfg.memory);
     if (IS_ERR(devmem)) return fail(devmem);
     bound.devmem = devmem;
@@ -123,7 +107,8 @@ export function probeDevice(k: Kernel, cfg: DeviceConfig): BoundDevice | number 
     if (IS_ERR(pmem)) return fail(pmem);
     bound.pmem = pmem;
   }
-  if (bound.devmem) bound.pool = new DevicePagePool(k, bound.devmem.pfn_first, bound.devmem.pfn_last);
+  if (bound.devmem && !bound.pool)
+    bound.pool = new DevicePagePool(k, bound.devmem.pfn_first, bound.devmem.pfn_last);
   return bound;
 }
 

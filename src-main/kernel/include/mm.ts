@@ -32,6 +32,13 @@ export function lock_page(k: Kernel, page: number): void {
   k.mem.flags[page] = (k.mem.flags[page]! | PG_locked) >>> 0;
 }
 
+/** trylock_page: take the page lock unless someone holds it. */
+export function trylock_page(k: Kernel, page: number): boolean {
+  if (PageLocked(k, page)) return false;
+  k.mem.flags[page] = (k.mem.flags[page]! | PG_locked) >>> 0;
+  return true;
+}
+
 export function unlock_page(k: Kernel, page: number): void {
   if (!PageLocked(k, page)) k.WARN(`unlock_page: page ${page_to_pfn_hex(k, page)} not locked`);
   k.mem.flags[page] = (k.mem.flags[page]! & ~PG_locked) >>> 0;
@@ -68,7 +75,9 @@ export function put_page(k: Kernel, page: number): void {
     const pgmap = k.pgmaps[k.mem.pgmap[page]!];
     if (!pgmap) return;
     if (pgmap.type === MEMORY_DEVICE_PRIVATE || pgmap.type === MEMORY_DEVICE_PUBLIC) {
+      // page->mapping = NULL also drops PAGE_MAPPING_ANON: the free page is no longer PageAnon.
       k.mem.mapping[page] = 0;
+      k.mem.flags[page] = (k.mem.flags[page]! & ~PG_anon) >>> 0;
       pgmap.page_free?.(page, pgmap.data);
     }
     if (pgmap.ref) percpu_ref_put(pgmap.ref);

@@ -19,6 +19,8 @@ export const VM_DONTEXPAND = 0x00040000;
 export const VM_ACCOUNT = 0x00100000;
 export const VM_NORESERVE = 0x00200000;
 export const VM_HUGETLB = 0x00400000;
+/** Every page of the area reads as soft-dirty in pagemap until clear_refs (new areas start so). */
+export const VM_SOFTDIRTY = 0x08000000;
 export const VM_MIXEDMAP = 0x10000000;
 export const VM_HUGEPAGE = 0x20000000;
 export const VM_NOHUGEPAGE = 0x40000000;

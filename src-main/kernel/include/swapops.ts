@@ -72,6 +72,10 @@ export function pte_swp_mksoft_dirty(pte: number): number {
   return pte_swp_soft_dirty(pte) ? pte : pte + _PAGE_SWP_SOFT_DIRTY;
 }
 
+export function pte_swp_clear_soft_dirty(pte: number): number {
+  return pte_swp_soft_dirty(pte) ? pte - _PAGE_SWP_SOFT_DIRTY : pte;
+}
+
 /** Entries of the special types are not real swap. */
 export function non_swap_entry(k: Kernel, e: swp_entry_t): boolean {
   return swp_type(e) >= k.swp.MAX_SWAPFILES;

@@ -13,7 +13,7 @@ export function exit_mmap(k: Kernel, mm: mm_struct): void {
   mmu_notifier_release(k, mm);
   const vmas = [...mm.mmap];
   if (vmas.length) unmap_vmas(k, mm, vmas, vmas[0]!.vm_start, vmas[vmas.length - 1]!.vm_end, 'release');
-  for (const vma of vmas) vma_unlink(mm, vma);
+  for (const vma of vmas) vma_unlink(k, mm, vma);
   pgd_free(k, mm);
 }
 

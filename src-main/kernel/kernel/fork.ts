@@ -6,6 +6,7 @@ import { task_struct } from '../include/sched';
 import { pgd_alloc } from '../mm/pgtable';
 import { copy_page_range } from '../mm/memory';
 import { vma_link } from '../mm/mmap';
+import { get_file } from '../fs/file_table';
 import { do_exit } from './exit';
 
 /** mm_alloc: an empty address space; mmap areas grow down from below the stack. */
@@ -29,7 +30,7 @@ function dup_mmap(k: Kernel, mm: mm_struct, oldmm: mm_struct): number {
     if (mpnt.vm_flags & VM_DONTCOPY) continue;
     const tmp = new vm_area_struct(mm, mpnt.vm_start, mpnt.vm_end, mpnt.vm_flags);
     tmp.vm_page_prot = mpnt.vm_page_prot;
-    tmp.vm_file = mpnt.vm_file;
+    tmp.vm_file = mpnt.vm_file ? get_file(mpnt.vm_file) : null;
     tmp.vm_pgoff = mpnt.vm_pgoff;
     tmp.name = mpnt.name;
     // anon_vma_fork: the child's vma joins the family so rmap finds shared pages in it.

@@ -17,6 +17,16 @@ export function shmem_file_setup(k: Kernel, name: string, size: number): file {
   return new file(ino);
 }
 
+/**
+ * shmem_zero_setup: a shared anonymous mapping is backed by an unlinked tmpfs object, so
+ * processes sharing it (fork) share its pages, and its last unmap frees them.
+ */
+export function shmem_zero_setup(k: Kernel, size: number): file {
+  const f = shmem_file_setup(k, 'dev/zero', size);
+  f.f_inode.i_nlink = 0;
+  return f;
+}
+
 /** find_or_create_page: the cache page at pgoff (-1 when no memory is left). */
 export function find_or_create_page(k: Kernel, mapping: address_space, pgoff: number): number {
   const cached = mapping.pages.get(pgoff);

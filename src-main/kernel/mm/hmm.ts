@@ -97,8 +97,18 @@ function hmm_devmem_pagemap(
   const res = devmem.resource!;
   const pgmap = new_dev_pagemap(devmem.device, type, res, devmem.ref);
   pgmap.data = devmem;
-  pgmap.page_fault = (vma, addr, page, flags, pmdp) =>
-    devmem.ops.fault(devmem, vma as vm_area_struct, addr, page, flags, pmdp);
+  pgmap.page_fault = (vma, addr, page, flags, pmdp) => {
+    const result = devmem.ops.fault(devmem, vma as vm_area_struct, addr, page, flags, pmdp);
+    k.trace.emit({
+      name: 'devmem_fault',
+      device: dev_name(devmem.device),
+      pfn: k.mem.page_to_pfn(page),
+      mm: (vma as vm_area_struct).vm_mm.id,
+      addr,
+      result,
+    });
+    return result;
+  };
   pgmap.page_free = (page) => {
     k.trace.emit({ name: 'devmem_free', device: dev_name(devmem.device), pfn: k.mem.page_to_pfn(page) });
     devmem.ops.free(devmem, page);

@@ -17,6 +17,7 @@ import {
   VM_PFNMAP,
   VM_READ,
   VM_SPECIAL,
+  VM_WRITE,
   type mm_struct,
   type mmu_notifier,
   type mmu_notifier_range,
@@ -225,6 +226,9 @@ function hmm_invalidate_range(h: hmm, device: boolean, update: hmm_update): numb
   for (const range of h.ranges) {
     if (update.end < range.start || update.start >= range.end) continue;
     range.valid = false;
+    // The 2019 API only marks a registered range invalid: the driver waits for it to be
+    // valid again and walks anew (mm/hmm: improve driver API to work and wait over a range).
+    if (range.registered) continue;
     const addr = Math.max(update.start, range.start);
     const idx = (addr - range.start) / ps;
     const npages = (Math.min(range.end, update.end) - addr) / ps;
@@ -281,18 +285,24 @@ interface hmm_vma_walk {
   last: number;
   fault: boolean;
   block: boolean;
+  /**
+   * What a walk returns to be restarted after a fault or a migration wait: -EAGAIN in the
+   * 2017 API (seed 002), -EBUSY in the 2019 one, where -EAGAIN means VM_FAULT_RETRY
+   * dropped mmap_sem.
+   */
+  again: number;
 }
 
 function hmm_vma_do_fault(k: Kernel, w: hmm_vma_walk, addr: number, write_fault: boolean, i: number): number {
   let flags = FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_REMOTE;
   if (write_fault) flags |= FAULT_FLAG_WRITE;
   const ret = handle_mm_fault(k, w.vma, addr, flags);
-  if (ret & VM_FAULT_RETRY) return -EBUSY;
+  if (ret & VM_FAULT_RETRY) return w.again === -EAGAIN ? -EBUSY : -EAGAIN;
   if (ret & VM_FAULT_ERROR) {
     w.range.pfns[i] = w.range.values[HMM_PFN_ERROR]!;
     return -EFAULT;
   }
-  return -EAGAIN;
+  return w.again;
 }
 
 function index_of(k: Kernel, range: hmm_range, addr: number): number {
@@ -315,14 +325,17 @@ function hmm_vma_walk_hole_(
   write_fault: boolean,
 ): number {
   w.last = addr;
+  // A device may not write where the CPU may not (the check later kernels added;
+  // without it the fault never gives write access and the walk would retry forever).
+  if (write_fault && !(w.vma.vm_flags & VM_WRITE)) return -EPERM;
   for (let i = index_of(k, w.range, addr); addr < end; addr += k.c.PAGE_SIZE, i++) {
     w.range.pfns[i] = w.range.values[HMM_PFN_NONE]!;
     if (fault || write_fault) {
       const ret = hmm_vma_do_fault(k, w, addr, write_fault, i);
-      if (ret !== -EAGAIN) return ret;
+      if (ret !== w.again) return ret;
     }
   }
-  return fault || write_fault ? -EAGAIN : 0;
+  return fault || write_fault ? w.again : 0;
 }
 
 /** Whether the request in `pfns` needs a fault given what the CPU has (`cpu_flags`). */
@@ -450,7 +463,7 @@ function hmm_vma_handle_pte(
       if (need.fault || need.write_fault) {
         w.last = addr;
         migration_entry_wait(k, w.vma.vm_mm, addr, entry);
-        return -EAGAIN;
+        return w.again;
       }
       return 0;
     }
@@ -661,6 +674,7 @@ export function hmm_vma_get_pfns(k: Kernel, range: hmm_range): number {
     last: range.start,
     fault: false,
     block: false,
+    again: -EAGAIN,
   };
   walk_page_range(k, w, range.start, range.end, false);
   k.trace.emit({ name: 'hmm_snapshot', mm: range.vma!.vm_mm.id, start: range.start, end: range.end, ret: 0 });
@@ -686,7 +700,15 @@ export function hmm_vma_range_done(k: Kernel, range: hmm_range): boolean {
 export function hmm_vma_fault(k: Kernel, range: hmm_range, block: boolean): number {
   const err = hmm_vma_range_check(k, range, true);
   if (err) return err;
-  const w: hmm_vma_walk = { range, vma: range.vma!, pgmap: null, last: range.start, fault: true, block };
+  const w: hmm_vma_walk = {
+    range,
+    vma: range.vma!,
+    pgmap: null,
+    last: range.start,
+    fault: true,
+    block,
+    again: -EAGAIN,
+  };
   const ret = retry_walk(k, w, range.start, range.end, false, (r) => r === -EAGAIN);
   if (ret) {
     hmm_pfns_clear(range, index_of(k, range, w.last), (range.end - range.start) / k.c.PAGE_SIZE);
@@ -782,7 +804,7 @@ function hmm_range_walk(k: Kernel, range: hmm_range, fault: boolean, block: bool
     }
     range.vma = vma;
     const end = Math.min(range.end, vma.vm_end);
-    const w: hmm_vma_walk = { range, vma, pgmap: null, last: start, fault, block };
+    const w: hmm_vma_walk = { range, vma, pgmap: null, last: start, fault, block, again: -EBUSY };
     if (fault) {
       const ret = retry_walk(k, w, start, end, true, (r) => r === -EBUSY && range.valid);
       if (ret) {

@@ -16,10 +16,20 @@ import {
   pte_mkdirty,
   pte_mkhuge,
   pte_mkwrite,
+  pte_modify,
   pte_none,
   pte_pfn,
+  pte_present,
   pte_wrprotect,
 } from '../include/pgtable';
+import {
+  is_write_migration_entry,
+  make_migration_entry_read,
+  pte_swp_mksoft_dirty,
+  pte_swp_soft_dirty,
+  pte_to_swp_entry,
+  swp_entry_to_pte,
+} from '../include/swapops';
 import { get_page, put_page } from '../include/mm';
 import { alloc_pages, GFP_HIGHUSER_MOVABLE } from './page_alloc';
 import { clear_highpage } from './highmem';
@@ -136,4 +146,39 @@ export function unmap_hugepage_range(
     page_remove_rmap(k, page);
     put_page(k, page);
   }
+}
+
+/**
+ * hugetlb_change_protection (mprotect of a hugetlb vma): every huge entry of [start, end)
+ * takes the new protection; a write migration entry becomes a read one. Returns the base
+ * pages changed.
+ */
+export function hugetlb_change_protection(
+  k: Kernel,
+  vma: vm_area_struct,
+  start: number,
+  end: number,
+  newprot: number,
+  lookup: (mm: mm_struct, addr: number) => number,
+): number {
+  let pages = 0;
+  for (let addr = huge_addr(k, start); addr < end; addr += k.c.PMD_SIZE) {
+    const pmd = lookup(vma.vm_mm, addr);
+    if (pmd < 0) continue;
+    const entry = k.pt.entries[pmd]!;
+    if (pte_none(entry)) continue;
+    if (pte_present(entry)) {
+      k.pt.entries[pmd] = pte_modify(entry, newprot);
+      pages += k.c.HPAGE_PMD_NR;
+      continue;
+    }
+    const swp = pte_to_swp_entry(entry);
+    if (is_write_migration_entry(k, swp)) {
+      let read = swp_entry_to_pte(make_migration_entry_read(k, swp));
+      if (pte_swp_soft_dirty(entry)) read = pte_swp_mksoft_dirty(read);
+      k.pt.entries[pmd] = read;
+      pages += k.c.HPAGE_PMD_NR;
+    }
+  }
+  return pages;
 }

@@ -131,12 +131,12 @@ export function print_bad_pte(k: Kernel, vma: vm_area_struct, addr: number, pte:
   k.trace.emit({ name: 'bad_pte', mm: vma.vm_mm.id, addr, pte });
 }
 
-function maybe_mkwrite(pte: number, vma: vm_area_struct): number {
+export function maybe_mkwrite(pte: number, vma: vm_area_struct): number {
   return vma.vm_flags & VM_WRITE ? pte_mkwrite(pte) : pte;
 }
 
 /** A mapping of a fresh page in `vma` with the vma's protection. */
-function mk_pte(k: Kernel, page: number, vma: vm_area_struct): number {
+export function mk_pte(k: Kernel, page: number, vma: vm_area_struct): number {
   return pfn_pte(k.mem.page_to_pfn(page), vma.vm_page_prot);
 }
 
@@ -177,14 +177,18 @@ function do_fault(k: Kernel, vma: vm_area_struct, addr: number, ptep: number, fl
     copy_highpage(k, page, cached);
     page_add_new_anon_rmap(k, page, vma, addr);
     add_rss(k, mm, MM_ANONPAGES, 1);
-    k.pt.entries[ptep] = pte_mkdirty(pte_mkwrite(mk_pte(k, page, vma)));
+    k.pt.entries[ptep] = pte_mkdirty(maybe_mkwrite(mk_pte(k, page, vma), vma));
     return 0;
   }
   get_page(k, cached);
   page_add_file_rmap(k, cached);
   add_rss(k, mm, mm_counter(k, cached), 1);
   let pte = mk_pte(k, cached, vma);
-  if (write) pte = pte_mkdirty(pte_mkwrite(pte));
+  if (write) {
+    pte = pte_mkdirty(maybe_mkwrite(pte, vma));
+    // fault_dirty_shared_page: a write fault dirties the shared page, not only the PTE.
+    set_page_dirty(k, cached);
+  }
   k.pt.entries[ptep] = pte;
   return 0;
 }
@@ -261,11 +265,12 @@ function do_wp_page(k: Kernel, vma: vm_area_struct, addr: number, ptep: number):
   const orig = k.pt.entries[ptep]!;
   const old = vm_normal_page(k, vma, orig);
   if (vma.vm_flags & VM_SHARED) {
-    k.pt.entries[ptep] = pte_mkdirty(pte_mkwrite(pte_mkyoung(orig)));
+    k.pt.entries[ptep] = pte_mkdirty(maybe_mkwrite(pte_mkyoung(orig), vma));
+    if (old >= 0) set_page_dirty(k, old);
     return 0;
   }
   if (old >= 0 && PageAnon(k, old) && k.mem.mapcount[old] === 1 && k.mem.refcount[old] === 1) {
-    k.pt.entries[ptep] = pte_mkdirty(pte_mkwrite(pte_mkyoung(orig)));
+    k.pt.entries[ptep] = pte_mkdirty(maybe_mkwrite(pte_mkyoung(orig), vma));
     return VM_FAULT_WRITE;
   }
   // A devmap page (DAX) is copied from, though the mapping held no reference on it.
@@ -298,7 +303,7 @@ function wp_page_copy(
     put_page(k, old);
   } else add_rss(k, mm, MM_ANONPAGES, 1);
   page_add_new_anon_rmap(k, page, vma, addr);
-  k.pt.entries[ptep] = pte_mkdirty(pte_mkwrite(mk_pte(k, page, vma)));
+  k.pt.entries[ptep] = pte_mkdirty(maybe_mkwrite(mk_pte(k, page, vma), vma));
   mmu_notifier_invalidate_range_end(k, range);
   return VM_FAULT_WRITE;
 }
@@ -329,8 +334,11 @@ function handle_pte_fault(k: Kernel, vma: vm_area_struct, addr: number, pmd: num
 }
 
 /** handle_mm_fault: resolve a fault at addr in vma. Returns VM_FAULT_* bits (0: retry the access). */
-export function handle_mm_fault(k: Kernel, vma: vm_area_struct, addr: number, flags: number): number {
+export function handle_mm_fault(k: Kernel, vma: vm_area_struct, address: number, flags: number): number {
   const mm = vma.vm_mm;
+  // __handle_mm_fault: vmf.address = address & PAGE_MASK (rmap indexes, file offsets and
+  // the COW invalidation range are per page).
+  const addr = Math.floor(address / k.c.PAGE_SIZE) * k.c.PAGE_SIZE;
   let ret: number;
   if (vma.vm_flags & VM_HUGETLB) ret = hugetlb_fault(k, vma, addr, flags);
   else if (vma_is_dax(vma) && dax_huge_fault(k, vma, addr, flags)) ret = 0;
@@ -342,7 +350,13 @@ export function handle_mm_fault(k: Kernel, vma: vm_area_struct, addr: number, fl
       ret = huge >= 0 ? huge : handle_pte_fault(k, vma, addr, pmd, flags);
     } else ret = huge_pmd_fault(k, vma, addr, pmd, flags);
   }
-  k.trace.emit({ name: 'page_fault', mm: mm.id, addr, write: (flags & FAULT_FLAG_WRITE) !== 0, result: ret });
+  k.trace.emit({
+    name: 'page_fault',
+    mm: mm.id,
+    addr: address,
+    write: (flags & FAULT_FLAG_WRITE) !== 0,
+    result: ret,
+  });
   return ret;
 }
 

@@ -1,25 +1,36 @@
 // mm/mmap.c: creating and destroying areas of an address space.
 import type { Kernel } from '../kernel';
-import { EINVAL, ENOMEM, type ErrPtr } from '../include/errno';
+import { EINVAL, ENOMEM, EPERM, type ErrPtr } from '../include/errno';
 import {
+  VM_EXEC,
   VM_HUGETLB,
+  VM_MAYEXEC,
   VM_MAYREAD,
   VM_MAYSHARE,
   VM_MAYWRITE,
   VM_READ,
   VM_SHARED,
+  VM_SOFTDIRTY,
   VM_WRITE,
   vm_area_struct,
   type mm_struct,
 } from '../include/mm_types';
 import { vm_get_page_prot } from '../include/pgtable';
+import { ALIGN } from '../include/config';
 import type { file } from '../fs/file';
+import { fput, get_file } from '../fs/file_table';
 import { free_pgtables } from './pgtable';
 import { unmap_vmas } from './memory';
+import { shmem_zero_setup } from './filemap';
+import { vma_adjust_trans_huge } from './huge_memory';
 
 export const PROT_NONE = 0;
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;
+export const PROT_EXEC = 4;
+export const PROT_SEM = 8;
+export const PROT_GROWSDOWN = 0x01000000;
+export const PROT_GROWSUP = 0x02000000;
 
 export const MAP_SHARED = 0x01;
 export const MAP_PRIVATE = 0x02;
@@ -55,12 +66,26 @@ export function vma_set_page_prot(vma: vm_area_struct): void {
   vma.vm_page_prot = vm_flags_to_prot(vma.vm_flags);
 }
 
-/** Top-down search for a free [addr, addr + len) aligned to `align`, below mmap_base. */
-export function get_unmapped_area(k: Kernel, mm: mm_struct, len: number, align: number): number {
+/** The lowest address a user mapping may take (CONFIG_DEFAULT_MMAP_MIN_ADDR, 64 KiB on x86). */
+export function mmap_min_addr(k: Kernel): number {
+  return ALIGN(65536, k.c.PAGE_SIZE);
+}
+
+/**
+ * Top-down search for a free [addr, addr + len) aligned to `align`, below mmap_base. A
+ * hint is taken as is when the range there is free (arch_get_unmapped_area_topdown).
+ */
+export function get_unmapped_area(k: Kernel, mm: mm_struct, len: number, align: number, hint = 0): number {
+  if (len > k.c.TASK_SIZE) return -ENOMEM;
+  if (hint) {
+    const addr = ALIGN(Math.max(hint, mmap_min_addr(k)), align);
+    const next = find_vma(mm, addr);
+    if (k.c.TASK_SIZE - len >= addr && (!next || addr + len <= next.vm_start)) return addr;
+  }
   let top = mm.mmap_base;
   for (let i = mm.mmap.length - 1; i >= -1; i--) {
     const vma = mm.mmap[i];
-    const floor = vma ? vma.vm_end : k.c.PAGE_SIZE * 16;
+    const floor = vma ? vma.vm_end : mmap_min_addr(k);
     if (vma && vma.vm_start >= top) continue;
     const start = Math.floor((top - len) / align) * align;
     if (start >= floor) return start;
@@ -78,7 +103,8 @@ function insert_vma(k: Kernel, mm: mm_struct, vma: vm_area_struct): void {
   void k;
 }
 
-function remove_vma(mm: mm_struct, vma: vm_area_struct): void {
+/** Take a vma out of mm; it drops its file reference. */
+function remove_vma(k: Kernel, mm: mm_struct, vma: vm_area_struct): void {
   const i = mm.mmap.indexOf(vma);
   if (i < 0)
     throw new Error(
@@ -87,13 +113,15 @@ function remove_vma(mm: mm_struct, vma: vm_area_struct): void {
   mm.mmap.splice(i, 1);
   vma.vm_file?.f_mapping.i_mmap.delete(vma);
   vma.anon_vma?.vmas.delete(vma);
+  if (vma.vm_file) fput(k, vma.vm_file);
 }
 
 /** __split_vma: cut vma at addr; the new upper part is returned. */
 export function split_vma(k: Kernel, mm: mm_struct, vma: vm_area_struct, addr: number): vm_area_struct {
+  vma_adjust_trans_huge(k, vma, addr);
   const upper = new vm_area_struct(mm, addr, vma.vm_end, vma.vm_flags);
   upper.vm_page_prot = vma.vm_page_prot;
-  upper.vm_file = vma.vm_file;
+  upper.vm_file = vma.vm_file ? get_file(vma.vm_file) : null;
   upper.vm_pgoff = vma.vm_pgoff + (addr - vma.vm_start) / k.c.PAGE_SIZE;
   upper.anon_vma = vma.anon_vma;
   upper.name = vma.name;
@@ -144,20 +172,28 @@ export function do_mmap(k: Kernel, mm: mm_struct, req: MmapRequest): ErrPtr<numb
   let addr: number;
   if (req.flags & MAP_FIXED) {
     addr = req.addr ?? 0;
-    if (addr % granule || addr + len > k.c.TASK_SIZE || addr < k.c.PAGE_SIZE) return -EINVAL;
+    if (hugetlb && addr % granule) return -EINVAL;
+    if (len > k.c.TASK_SIZE || addr > k.c.TASK_SIZE - len) return -ENOMEM;
+    if (addr % k.c.PAGE_SIZE) return -EINVAL;
+    // security_mmap_addr: only CAP_SYS_RAWIO maps below mmap_min_addr.
+    if (addr < mmap_min_addr(k)) return -EPERM;
     do_munmap(k, mm, addr, len);
   } else {
-    addr = get_unmapped_area(k, mm, len, Math.max(granule, req.align ?? 0));
+    addr = get_unmapped_area(k, mm, len, Math.max(granule, req.align ?? 0), req.addr ?? 0);
     if (addr < 0) return addr;
   }
-  let flags = VM_MAYREAD | VM_MAYWRITE;
+  // New areas start soft-dirty, so a tracker tells a remapped range from an untouched one.
+  let flags = VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_SOFTDIRTY;
   if (req.prot & PROT_READ) flags |= VM_READ;
   if (req.prot & PROT_WRITE) flags |= VM_WRITE;
+  if (req.prot & PROT_EXEC) flags |= VM_EXEC;
   if (shared) flags |= VM_SHARED | VM_MAYSHARE;
   if (hugetlb) flags |= VM_HUGETLB;
   const vma = new vm_area_struct(mm, addr, addr + len, flags);
-  vma.vm_file = req.file ?? null;
-  vma.vm_pgoff = req.file ? offset / k.c.PAGE_SIZE : addr / k.c.PAGE_SIZE;
+  if (req.file) vma.vm_file = get_file(req.file);
+  // A shared anonymous area is a tmpfs object (shmem_zero_setup), not anonymous memory.
+  else if (shared && !hugetlb) vma.vm_file = shmem_zero_setup(k, len);
+  vma.vm_pgoff = vma.vm_file ? offset / k.c.PAGE_SIZE : addr / k.c.PAGE_SIZE;
   vma.name = req.name ?? '';
   vma_set_page_prot(vma);
   insert_vma(k, mm, vma);
@@ -177,7 +213,7 @@ export function do_munmap(k: Kernel, mm: mm_struct, start: number, len: number):
   const vmas = vmas_in_range(k, mm, start, end);
   if (!vmas.length) return 0;
   unmap_vmas(k, mm, vmas, start, end);
-  for (const vma of vmas) remove_vma(mm, vma);
+  for (const vma of vmas) remove_vma(k, mm, vma);
   free_pgtables(k, mm, start, end);
   return 0;
 }
@@ -187,6 +223,6 @@ export function vma_link(k: Kernel, mm: mm_struct, vma: vm_area_struct): void {
   insert_vma(k, mm, vma);
 }
 
-export function vma_unlink(mm: mm_struct, vma: vm_area_struct): void {
-  remove_vma(mm, vma);
+export function vma_unlink(k: Kernel, mm: mm_struct, vma: vm_area_struct): void {
+  remove_vma(k, mm, vma);
 }

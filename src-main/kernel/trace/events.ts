@@ -10,6 +10,17 @@ export type TraceEvent =
   | { name: 'devmem_add'; device: string; start: number; end: number; type: string }
   | { name: 'devmem_remove'; device: string; start: number; end: number }
   | { name: 'devmem_free'; device: string; pfn: number }
+  | { name: 'devmem_fault'; device: string; pfn: number; mm: number; addr: number; result: number }
+  | {
+      name: 'migrate_vma';
+      mm: number;
+      start: number;
+      end: number;
+      /** Entries collected for migration (holes included). */
+      collected: number;
+      /** Entries whose migration completed. */
+      migrated: number;
+    }
   | { name: 'mmu_notifier_invalidate_range_start'; mm: number; start: number; end: number; event: string }
   | { name: 'mmu_notifier_invalidate_range_end'; mm: number; start: number; end: number; event: string }
   | { name: 'mmu_notifier_release'; mm: number }

@@ -23,6 +23,7 @@ import {
   pte_present,
   pte_write,
 } from '../../../include/pgtable';
+import { is_addressable_page } from '../../../kernel/memremap';
 import { handle_mm_fault } from '../../../mm/memory';
 import { find_vma } from '../../../mm/mmap';
 import { pgd_offset, pmd_offset, pte_offset_map, pud_offset } from '../../../mm/pgtable';
@@ -88,9 +89,13 @@ export function mmu_translate(k: Kernel, task: task_struct, addr: number, write:
   }
   if (!pte_present(entry) || pte_flags(entry) & _PAGE_PROTNONE) return -1;
   if (write && !pte_write(entry)) return -1;
-  e[slot] = write ? pte_mkdirty(pte_mkyoung(entry)) : pte_mkyoung(entry);
   const pfn = pte_pfn(entry) + Math.floor((addr % span) / k.c.PAGE_SIZE);
-  return k.mem.pfn_to_page(pfn);
+  const page = k.mem.pfn_to_page(pfn);
+  // Nothing answers the CPU at an un-addressable address: the access faults, and the
+  // fault handler finds the bad PTE (F-DEV-6).
+  if (page >= 0 && k.mem.pgmap[page] !== 0 && !is_addressable_page(k, page)) return -1;
+  e[slot] = write ? pte_mkdirty(pte_mkyoung(entry)) : pte_mkyoung(entry);
+  return page;
 }
 
 /** Faults one access may take before the lab calls it a livelock. */

@@ -1,0 +1,596 @@
+// mm/migrate.c, the seed-era migrate_vma() (4.14): move the pages of a range of one vma
+// between system memory and device memory. The kernel collects the range (migration
+// entries replace the PTEs), checks each page is not pinned, unmaps its other mappings,
+// lets the driver allocate and copy (MIGRATE_SYNC_NO_COPY: the device's DMA copies),
+// moves the struct page state, lets the driver map, and puts the new pages in place.
+// src[] and dst[] hold one entry per page: pfn * 2^MIGRATE_PFN_SHIFT + MIGRATE_PFN_* flags.
+import type { Kernel } from '../kernel';
+import { ALIGN_DOWN } from '../include/config';
+import { EINVAL } from '../include/errno';
+import {
+  anon_vma,
+  MM_ANONPAGES,
+  VM_HUGETLB,
+  VM_SPECIAL,
+  VM_WRITE,
+  vma_is_anonymous,
+  type vm_area_struct,
+} from '../include/mm_types';
+import {
+  get_page,
+  is_zone_device_page,
+  page_count,
+  page_mapcount,
+  put_page,
+  trylock_page,
+  unlock_page,
+} from '../include/mm';
+import { MEMORY_DEVICE_PUBLIC } from '../include/memremap';
+import {
+  PG_active,
+  PG_anon,
+  PG_dirty,
+  PG_referenced,
+  PG_swapbacked,
+  PG_uptodate,
+} from '../include/page-flags';
+import {
+  pmd_huge,
+  pte_mkdirty,
+  pte_mkold,
+  pte_mksoft_dirty,
+  pte_mkwrite,
+  pte_none,
+  pte_pfn,
+  pte_present,
+  pte_soft_dirty,
+  pte_write,
+} from '../include/pgtable';
+import {
+  device_entry_to_page,
+  is_device_private_entry,
+  is_migration_entry,
+  is_swap_pte,
+  is_write_device_private_entry,
+  is_write_migration_entry,
+  make_device_entry,
+  make_migration_entry,
+  migration_entry_to_page,
+  pte_swp_mksoft_dirty,
+  pte_swp_soft_dirty,
+  pte_to_swp_entry,
+  swp_entry_to_pte,
+} from '../include/swapops';
+import { is_device_private_page, page_pgmap } from '../kernel/memremap';
+import { vma_is_dax } from '../fs/dax';
+import type { address_space } from '../fs/file';
+import { add_rss, is_zero_pfn, maybe_mkwrite, mk_pte, pmd_lookup, vm_normal_page } from './memory';
+import { PageTransHuge, split_huge_pmd } from './huge_memory';
+import {
+  mmu_notifier_invalidate_range_end,
+  mmu_notifier_invalidate_range_start,
+  mmu_notifier_range_init,
+} from './mmu_notifier';
+import { lookup_pte, pmd_alloc, pte_alloc_map, pte_offset_map } from './pgtable';
+import {
+  page_add_anon_rmap,
+  page_add_file_rmap,
+  page_add_new_anon_rmap,
+  page_mapped,
+  page_mapping,
+  page_remove_rmap,
+  page_rmapping,
+  PageAnon,
+  try_to_unmap,
+  TTU_MIGRATION,
+  vma_address,
+} from './rmap';
+
+// include/linux/migrate.h
+export const MIGRATE_PFN_VALID = 1 << 0;
+export const MIGRATE_PFN_MIGRATE = 1 << 1;
+export const MIGRATE_PFN_LOCKED = 1 << 2;
+export const MIGRATE_PFN_WRITE = 1 << 3;
+export const MIGRATE_PFN_DEVICE = 1 << 4;
+export const MIGRATE_PFN_ERROR = 1 << 5;
+export const MIGRATE_PFN_SHIFT = 6;
+const MIGRATE_PFN_UNIT = 2 ** MIGRATE_PFN_SHIFT;
+
+/** migrate_pfn: a valid entry for pfn (pfn << MIGRATE_PFN_SHIFT | MIGRATE_PFN_VALID). */
+export function migrate_pfn(pfn: number): number {
+  return pfn * MIGRATE_PFN_UNIT + MIGRATE_PFN_VALID;
+}
+
+/** The MIGRATE_PFN_* bits of an entry (entries exceed 2^32: no bitwise ops on the whole). */
+export function migrate_pfn_flags(mpfn: number): number {
+  return mpfn % MIGRATE_PFN_UNIT;
+}
+
+export function migrate_pfn_has(mpfn: number, flag: number): boolean {
+  return ((mpfn % MIGRATE_PFN_UNIT) & flag) !== 0;
+}
+
+/** The entry with `flag` set. */
+export function migrate_pfn_set(mpfn: number, flag: number): number {
+  return migrate_pfn_has(mpfn, flag) ? mpfn : mpfn + flag;
+}
+
+/** The entry with `flag` cleared. */
+export function migrate_pfn_clear(mpfn: number, flag: number): number {
+  return migrate_pfn_has(mpfn, flag) ? mpfn - flag : mpfn;
+}
+
+/** migrate_pfn_to_page: the page of a valid entry, -1 (NULL) otherwise. */
+export function migrate_pfn_to_page(k: Kernel, mpfn: number): number {
+  if (!migrate_pfn_has(mpfn, MIGRATE_PFN_VALID)) return -1;
+  return k.mem.pfn_to_page(Math.floor(mpfn / MIGRATE_PFN_UNIT));
+}
+
+/** struct migrate_vma_ops: the driver's two steps, called with every page locked and unmapped. */
+export interface migrate_vma_ops {
+  /** Allocate destination pages for src entries with MIGRATE and copy into them; fill dst. */
+  alloc_and_copy(
+    vma: vm_area_struct,
+    src: Float64Array,
+    dst: Float64Array,
+    start: number,
+    end: number,
+    priv: unknown,
+  ): void;
+  /** After the struct pages moved: map what migrated (src still has MIGRATE) in the device. */
+  finalize_and_map(
+    vma: vm_area_struct,
+    src: Float64Array,
+    dst: Float64Array,
+    start: number,
+    end: number,
+    priv: unknown,
+  ): void;
+}
+
+/** struct migrate_vma: one call's state. */
+interface migrate_vma_state {
+  vma: vm_area_struct;
+  src: Float64Array;
+  dst: Float64Array;
+  start: number;
+  end: number;
+  npages: number;
+  cpages: number;
+}
+
+function is_device_public_page(k: Kernel, page: number): boolean {
+  return is_zone_device_page(k, page) && page_pgmap(k, page)?.type === MEMORY_DEVICE_PUBLIC;
+}
+
+/** A base page of the huge zero page: split_huge_pmd leaves them where the kernel maps the zero page. */
+function is_huge_zero_subpfn(k: Kernel, pfn: number): boolean {
+  return k.huge_zero_pfn >= 0 && pfn >= k.huge_zero_pfn && pfn < k.huge_zero_pfn + k.c.HPAGE_PMD_NR;
+}
+
+function migrate_vma_collect_hole(k: Kernel, m: migrate_vma_state, start: number, end: number): void {
+  for (let addr = start; addr < end; addr += k.c.PAGE_SIZE) {
+    m.src[m.npages] = MIGRATE_PFN_MIGRATE;
+    m.dst[m.npages] = 0;
+    m.npages++;
+    m.cpages++;
+  }
+}
+
+function migrate_vma_collect_skip(k: Kernel, m: migrate_vma_state, start: number, end: number): void {
+  for (let addr = start; addr < end; addr += k.c.PAGE_SIZE) {
+    m.dst[m.npages] = 0;
+    m.src[m.npages++] = 0;
+  }
+}
+
+/**
+ * migrate_vma_collect_pmd: one entry per page of [start, end) under one pmd. Holes and
+ * the zero page may be populated (MIGRATE without a page); a normal page or a device
+ * entry is pinned and, if its lock is free, replaced by a migration entry at once.
+ */
+function migrate_vma_collect_pmd(k: Kernel, m: migrate_vma_state, start: number, end: number): void {
+  const vma = m.vma;
+  const pmd = pmd_lookup(k, vma.vm_mm, start);
+  if (pmd < 0 || pte_none(k.pt.entries[pmd]!)) return migrate_vma_collect_hole(k, m, start, end);
+  if (pmd_huge(k.pt.entries[pmd]!)) {
+    // THP is not migrated whole (the seed's FIXME): split it, then take base pages.
+    split_huge_pmd(k, vma, pmd, start);
+    if (pmd_huge(k.pt.entries[pmd]!)) return migrate_vma_collect_skip(k, m, start, end);
+  }
+  const PAGE_SIZE = k.c.PAGE_SIZE;
+  const { src, dst } = m;
+  const mem = k.mem;
+  const e = k.pt.entries;
+  let ptep = pte_offset_map(k, pmd, start);
+  for (let addr = start; addr < end; addr += PAGE_SIZE, ptep++) {
+    const pte = e[ptep]!;
+    let mpfn = 0;
+    let page = -1;
+    if (pte_none(pte)) {
+      mpfn = MIGRATE_PFN_MIGRATE;
+      m.cpages++;
+    } else if (!pte_present(pte)) {
+      // Only device entries migrate; swap and migration entries (another migration) stay.
+      const entry = pte_to_swp_entry(pte);
+      if (is_device_private_entry(k, entry)) {
+        page = device_entry_to_page(k, entry);
+        mpfn = migrate_pfn(mem.page_to_pfn(page)) + MIGRATE_PFN_DEVICE + MIGRATE_PFN_MIGRATE;
+        if (is_write_device_private_entry(k, entry)) mpfn += MIGRATE_PFN_WRITE;
+      }
+    } else if (is_zero_pfn(k, pte_pfn(pte)) || is_huge_zero_subpfn(k, pte_pfn(pte))) {
+      mpfn = MIGRATE_PFN_MIGRATE;
+      m.cpages++;
+    } else {
+      page = vm_normal_page(k, vma, pte);
+      mpfn = migrate_pfn(pte_pfn(pte)) + MIGRATE_PFN_MIGRATE;
+      if (pte_write(pte)) mpfn += MIGRATE_PFN_WRITE;
+    }
+    if (page >= 0 && (mem.mapping[page] === 0 || PageTransHuge(k, page))) {
+      mpfn = 0;
+      page = -1;
+    }
+    if (page >= 0) {
+      // The reference pins the page (no other migration takes it) and freezes the PTE.
+      get_page(k, page);
+      m.cpages++;
+      if (trylock_page(k, page)) {
+        mpfn += MIGRATE_PFN_LOCKED;
+        // The write bit comes from the entry (4.14 read pte_write() of a device entry).
+        let swp_pte = swp_entry_to_pte(
+          make_migration_entry(k, page, migrate_pfn_has(mpfn, MIGRATE_PFN_WRITE)),
+        );
+        if (pte_present(pte) ? pte_soft_dirty(pte) : pte_swp_soft_dirty(pte))
+          swp_pte = pte_swp_mksoft_dirty(swp_pte);
+        e[ptep] = swp_pte;
+        // Like an unmap: the PTE's rmap and reference go; ours keeps the page.
+        page_remove_rmap(k, page);
+        put_page(k, page);
+      }
+    }
+    dst[m.npages] = 0;
+    src[m.npages++] = mpfn;
+  }
+}
+
+/** migrate_vma_collect: walk the range inside one invalidation of the secondary MMUs. */
+function migrate_vma_collect(k: Kernel, m: migrate_vma_state): void {
+  const mm = m.vma.vm_mm;
+  const range = mmu_notifier_range_init(mm, m.start, m.end, 'migrate');
+  mmu_notifier_invalidate_range_start(k, range);
+  const PMD_SIZE = k.c.PMD_SIZE;
+  for (let addr = m.start; addr < m.end;) {
+    const next = Math.min(m.end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
+    migrate_vma_collect_pmd(k, m, addr, next);
+    addr = next;
+  }
+  mmu_notifier_invalidate_range_end(k, range);
+  m.end = m.start + m.npages * k.c.PAGE_SIZE;
+}
+
+/**
+ * migrate_vma_check_page: whether only the mappings and our pin hold the page. A page
+ * with more references (pinned by get_user_pages, a driver's get_page) is not migrated.
+ */
+function migrate_vma_check_page(k: Kernel, page: number): boolean {
+  // One reference is ours: the isolation from the LRU for a system page, collect's for a device page.
+  let extra = 1;
+  if (PageTransHuge(k, page)) return false;
+  if (is_zone_device_page(k, page)) {
+    // A private page cannot be pinned (no valid PTE, GUP fails on it).
+    if (is_device_private_page(k, page)) return true;
+    if (!is_device_public_page(k, page)) return false;
+    // ZONE_DEVICE pages idle at refcount 1.
+    extra++;
+  }
+  // A file page: the page cache's reference.
+  if (page_mapping(k, page)) extra += 1;
+  return page_count(k, page) - extra <= page_mapcount(k, page);
+}
+
+/**
+ * migrate_vma_prepare: lock what collect could not, isolate, and drop the pages that are
+ * pinned; those whose PTE already became a migration entry get it back.
+ */
+function migrate_vma_prepare(k: Kernel, m: migrate_vma_state): void {
+  const { src, npages, start } = m;
+  let restore = 0;
+  for (let i = 0; i < npages && m.cpages; i++) {
+    const page = migrate_pfn_to_page(k, src[i]!);
+    if (page < 0) continue;
+    let remap = true;
+    if (!migrate_pfn_has(src[i]!, MIGRATE_PFN_LOCKED)) {
+      // Best effort: a page whose lock is taken is left alone rather than waited for.
+      if (!trylock_page(k, page)) {
+        src[i] = 0;
+        m.cpages--;
+        put_page(k, page);
+        continue;
+      }
+      remap = false;
+      src[i] = migrate_pfn_set(src[i]!, MIGRATE_PFN_LOCKED);
+    }
+    // isolate_lru_page: the lab keeps no LRU lists; collect's reference stands for the isolation's.
+    if (!migrate_vma_check_page(k, page)) {
+      if (remap) {
+        src[i] = migrate_pfn_clear(src[i]!, MIGRATE_PFN_MIGRATE);
+        m.cpages--;
+        restore++;
+      } else {
+        src[i] = 0;
+        unlock_page(k, page);
+        m.cpages--;
+        put_page(k, page);
+      }
+    }
+  }
+  for (let i = 0, addr = start; i < npages && restore; i++, addr += k.c.PAGE_SIZE) {
+    const page = migrate_pfn_to_page(k, src[i]!);
+    if (page < 0 || migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE)) continue;
+    remove_migration_pte(k, page, m.vma, addr, page);
+    src[i] = 0;
+    unlock_page(k, page);
+    put_page(k, page);
+    restore--;
+  }
+}
+
+/**
+ * migrate_vma_unmap: every other mapping of each page (another process after fork, a
+ * PTE collect could not replace) becomes a migration entry through rmap. A page still
+ * mapped or pinned afterwards is restored.
+ */
+function migrate_vma_unmap(k: Kernel, m: migrate_vma_state): void {
+  const { src, npages, start } = m;
+  let restore = 0;
+  for (let i = 0; i < npages; i++) {
+    const page = migrate_pfn_to_page(k, src[i]!);
+    if (page < 0 || !migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE)) continue;
+    if (!page_mapped(k, page) || try_to_unmap(k, page, TTU_MIGRATION)) {
+      if (migrate_vma_check_page(k, page)) continue;
+    }
+    src[i] = migrate_pfn_clear(src[i]!, MIGRATE_PFN_MIGRATE);
+    m.cpages--;
+    restore++;
+  }
+  for (let i = 0, addr = start; i < npages && restore; i++, addr += k.c.PAGE_SIZE) {
+    const page = migrate_pfn_to_page(k, src[i]!);
+    if (page < 0 || migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE)) continue;
+    remove_migration_ptes(k, page, page);
+    src[i] = 0;
+    unlock_page(k, page);
+    restore--;
+    // putback_lru_page for a system page, put_page for a device page: our reference goes.
+    put_page(k, page);
+  }
+}
+
+/**
+ * migrate_vma_insert_page: a hole (or the zero page) of an anonymous vma gets the new
+ * page directly: a device entry for device private memory, a PTE otherwise. Returns the
+ * new src entry (MIGRATE on success).
+ */
+function migrate_vma_insert_page(
+  k: Kernel,
+  m: migrate_vma_state,
+  addr: number,
+  page: number,
+  src: number,
+): number {
+  const vma = m.vma;
+  const mm = vma.vm_mm;
+  const abort = migrate_pfn_clear(src, MIGRATE_PFN_MIGRATE);
+  // Only anonymous memory is populated this way.
+  if (!vma_is_anonymous(vma)) return abort;
+  const pmd = pmd_alloc(k, mm, addr);
+  if (pmd < 0 || pmd_huge(k.pt.entries[pmd]!)) return abort;
+  const ptep = pte_alloc_map(k, mm, pmd, addr);
+  if (ptep < 0) return abort;
+  k.mem.flags[page] = (k.mem.flags[page]! | PG_uptodate) >>> 0;
+  const write = (vma.vm_flags & VM_WRITE) !== 0;
+  let entry: number;
+  if (is_device_private_page(k, page)) entry = swp_entry_to_pte(make_device_entry(k, page, write));
+  else {
+    // System and public device pages get a PTE (the lab maps public pages as normal
+    // pages so vm_normal_page() counts their references).
+    entry = mk_pte(k, page, vma);
+    if (is_zone_device_page(k, page)) entry = pte_mkold(entry);
+    if (write) entry = pte_mkwrite(pte_mkdirty(entry));
+  }
+  const e = k.pt.entries;
+  const cur = e[ptep]!;
+  // Someone faulted the hole in meanwhile: only the zero page may be replaced.
+  if (
+    pte_present(cur) ? !is_zero_pfn(k, pte_pfn(cur)) && !is_huge_zero_subpfn(k, pte_pfn(cur)) : !pte_none(cur)
+  )
+    return abort;
+  add_rss(k, mm, MM_ANONPAGES, 1);
+  page_add_new_anon_rmap(k, page, vma, addr);
+  get_page(k, page);
+  e[ptep] = entry;
+  return MIGRATE_PFN_MIGRATE;
+}
+
+/**
+ * migrate_page_move_mapping for an anonymous page (the lab migrates no page cache):
+ * refused unless only the mappings' migration entries and our pin hold the page.
+ */
+function migrate_page_move_mapping(
+  k: Kernel,
+  mapping: address_space | null,
+  newpage: number,
+  page: number,
+): boolean {
+  if (mapping) return false;
+  let expected_count = 1;
+  // ZONE_DEVICE pages idle at 1.
+  if (is_zone_device_page(k, page)) expected_count++;
+  if (page_count(k, page) !== expected_count) return false;
+  const m = k.mem;
+  m.index[newpage] = m.index[page]!;
+  m.mapping[newpage] = m.mapping[page]!;
+  m.flags[newpage] = (m.flags[newpage]! | (m.flags[page]! & (PG_anon | PG_swapbacked))) >>> 0;
+  return true;
+}
+
+/** migrate_page_states: the page flags that travel (the contents were the driver's to copy). */
+function migrate_page_states(k: Kernel, newpage: number, page: number): void {
+  const moved = PG_uptodate | PG_dirty | PG_referenced | PG_active;
+  k.mem.flags[newpage] = (k.mem.flags[newpage]! | (k.mem.flags[page]! & moved)) >>> 0;
+}
+
+/** migrate_vma_pages: move each struct page's state to its new page; holes get theirs. */
+function migrate_vma_pages(k: Kernel, m: migrate_vma_state): void {
+  const { src, dst, npages, start } = m;
+  const mm = m.vma.vm_mm;
+  let range = null;
+  for (let i = 0, addr = start; i < npages; i++, addr += k.c.PAGE_SIZE) {
+    const newpage = migrate_pfn_to_page(k, dst[i]!);
+    const page = migrate_pfn_to_page(k, src[i]!);
+    if (newpage < 0) {
+      src[i] = migrate_pfn_clear(src[i]!, MIGRATE_PFN_MIGRATE);
+      continue;
+    }
+    if (!migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE)) continue;
+    if (page < 0) {
+      if (!range) {
+        range = mmu_notifier_range_init(mm, addr, m.end, 'migrate');
+        mmu_notifier_invalidate_range_start(k, range);
+      }
+      src[i] = migrate_vma_insert_page(k, m, addr, newpage, src[i]!);
+      continue;
+    }
+    const mapping = page_mapping(k, page);
+    if (is_zone_device_page(k, newpage)) {
+      // Un-addressable memory takes only private anonymous pages; other ZONE_DEVICE kinds none.
+      const ok = is_device_private_page(k, newpage) ? !mapping : is_device_public_page(k, newpage);
+      if (!ok) {
+        src[i] = migrate_pfn_clear(src[i]!, MIGRATE_PFN_MIGRATE);
+        continue;
+      }
+    }
+    // migrate_page(..., MIGRATE_SYNC_NO_COPY)
+    if (migrate_page_move_mapping(k, mapping, newpage, page)) migrate_page_states(k, newpage, page);
+    else src[i] = migrate_pfn_clear(src[i]!, MIGRATE_PFN_MIGRATE);
+  }
+  if (range) mmu_notifier_invalidate_range_end(k, range);
+}
+
+/**
+ * remove_migration_pte: the migration entry for `old` at addr in vma maps `page`
+ * instead: a device entry for a device private page (write if the entry was write and
+ * the vma still allows it), else a PTE.
+ */
+function remove_migration_pte(k: Kernel, page: number, vma: vm_area_struct, addr: number, old: number): void {
+  const ptep = lookup_pte(k, vma.vm_mm, addr);
+  if (ptep < 0) return;
+  const cur = k.pt.entries[ptep]!;
+  if (!is_swap_pte(cur)) return;
+  const entry = pte_to_swp_entry(cur);
+  if (!is_migration_entry(k, entry) || migration_entry_to_page(k, entry) !== old) return;
+  get_page(k, page);
+  let pte = pte_mkold(mk_pte(k, page, vma));
+  if (pte_swp_soft_dirty(cur)) pte = pte_mksoft_dirty(pte);
+  // The vma may have lost write since the migration started.
+  if (is_write_migration_entry(k, entry)) pte = maybe_mkwrite(pte, vma);
+  // A device entry keeps no soft-dirty bit here (as the seed-era kernel).
+  if (is_device_private_page(k, page)) pte = swp_entry_to_pte(make_device_entry(k, page, pte_write(pte)));
+  k.pt.entries[ptep] = pte;
+  if (PageAnon(k, page)) page_add_anon_rmap(k, page);
+  else page_add_file_rmap(k, page);
+}
+
+/**
+ * remove_migration_ptes: through the new page's rmap (it has the old one's mapping and
+ * index by now), every migration entry for `old` maps `page`, in every process.
+ */
+export function remove_migration_ptes(k: Kernel, old: number, page: number): void {
+  const owner = page_rmapping(k, page);
+  if (!owner) return;
+  const vmas = owner instanceof anon_vma ? owner.vmas : owner.i_mmap;
+  for (const vma of vmas) {
+    const addr = vma_address(k, page, vma);
+    if (addr >= 0) remove_migration_pte(k, page, vma, addr, old);
+  }
+}
+
+/**
+ * migrate_vma_finalize: migration entries map the new page where migration succeeded,
+ * the old one where it failed; unlock both and drop the migration's references, so an
+ * old device page returns to its driver (refcount 1) and an old system page is freed.
+ */
+function migrate_vma_finalize(k: Kernel, m: migrate_vma_state): number {
+  const { src, dst, npages } = m;
+  let migrated = 0;
+  for (let i = 0; i < npages; i++) {
+    let newpage = migrate_pfn_to_page(k, dst[i]!);
+    const page = migrate_pfn_to_page(k, src[i]!);
+    if (migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE) && newpage >= 0) migrated++;
+    if (page < 0) {
+      if (newpage >= 0) {
+        unlock_page(k, newpage);
+        put_page(k, newpage);
+      }
+      continue;
+    }
+    if (!migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE) || newpage < 0) {
+      if (newpage >= 0) {
+        unlock_page(k, newpage);
+        put_page(k, newpage);
+      }
+      newpage = page;
+    }
+    remove_migration_ptes(k, page, newpage);
+    unlock_page(k, page);
+    m.cpages--;
+    put_page(k, page);
+    if (newpage !== page) {
+      unlock_page(k, newpage);
+      put_page(k, newpage);
+    }
+  }
+  return migrated;
+}
+
+/**
+ * migrate_vma: migrate [start, end) of vma with the driver's ops. src and dst need an
+ * entry per page. Returns 0 (what migrated is in src/dst: MIGRATE still set and a valid
+ * dst), or -EINVAL for a bad range, a hugetlb, special or DAX vma.
+ */
+export function migrate_vma(
+  k: Kernel,
+  ops: migrate_vma_ops | null,
+  vma: vm_area_struct | null,
+  start: number,
+  end: number,
+  src: Float64Array | null,
+  dst: Float64Array | null,
+  priv: unknown,
+): number {
+  const PAGE_SIZE = k.c.PAGE_SIZE;
+  start = ALIGN_DOWN(start, PAGE_SIZE);
+  end = ALIGN_DOWN(end, PAGE_SIZE);
+  if (!vma || vma.vm_flags & VM_HUGETLB || vma.vm_flags & VM_SPECIAL || vma_is_dax(vma)) return -EINVAL;
+  if (start < vma.vm_start || start >= vma.vm_end) return -EINVAL;
+  if (end <= vma.vm_start || end > vma.vm_end) return -EINVAL;
+  if (!ops || !src || !dst || start >= end) return -EINVAL;
+  const npages = (end - start) / PAGE_SIZE;
+  if (src.length < npages || dst.length < npages) return -EINVAL;
+  src.fill(0, 0, npages);
+  const m: migrate_vma_state = { vma, src, dst, start, end, npages: 0, cpages: 0 };
+
+  migrate_vma_collect(k, m);
+  const collected = m.cpages;
+  let migrated = 0;
+  if (m.cpages) migrate_vma_prepare(k, m);
+  if (m.cpages) migrate_vma_unmap(k, m);
+  if (m.cpages) {
+    // Pages are locked and unmapped: their contents are stable for the driver to copy.
+    ops.alloc_and_copy(vma, src, dst, start, end, priv);
+    migrate_vma_pages(k, m);
+    ops.finalize_and_map(vma, src, dst, start, end, priv);
+    migrated = migrate_vma_finalize(k, m);
+  }
+  k.trace.emit({ name: 'migrate_vma', mm: vma.vm_mm.id, start, end, collected, migrated });
+  return 0;
+}
