@@ -1,2 +1,3 @@
 export type * from './layout';
+export type * from './process';
 export type * from './protocol';

@@ -1,6 +1,13 @@
 // The one typed contract between the lab and every front end: the Electron preload
 // bridge, the web host's WebSocket and the tests all speak these messages.
 import type { DeviceKind, LayoutSnapshot } from './layout';
+import type { OpResult, PageTableView, ProcessInfo, RssSeries } from './process';
+
+/**
+ * One scenario step (../shared/design/SCENARIOS.md): `{ "op": "mmap", "proc": "p", ... }`.
+ * The lab validates it; a bad field is refused with EINPUT naming `op.<field>`.
+ */
+export type OpStep = { op: string } & Record<string, unknown>;
 
 /** Hotplug a device into the running machine, as a machine file's `devices` entry does at boot. */
 export interface DeviceSpec {
@@ -18,7 +25,15 @@ export type LabRequest =
   | { type: 'loadMachine'; machine: unknown; name?: string }
   | { type: 'addDevice'; device: DeviceSpec }
   | { type: 'removeDevice'; name: string }
-  | { type: 'dmesg' };
+  | { type: 'dmesg' }
+  | { type: 'op'; op: OpStep }
+  | { type: 'processes' }
+  /**
+   * Page-table rows of a process for up to 4096 pages from `offset` (pages) into the mapping
+   * `at` (a mapping name or a hex address inside a vma); default: its first vma from the start.
+   */
+  | { type: 'pageTable'; proc: string; at?: string; offset?: number; pages?: number }
+  | { type: 'rssSeries' };
 
 /** What each request answers, keyed by request type. */
 export interface LabResponses {
@@ -27,6 +42,10 @@ export interface LabResponses {
   addDevice: LayoutSnapshot;
   removeDevice: LayoutSnapshot;
   dmesg: LogLine[];
+  op: OpResult;
+  processes: ProcessInfo[];
+  pageTable: PageTableView;
+  rssSeries: RssSeries[];
 }
 
 export type LabResponse<R extends LabRequest> = LabResponses[R['type']];
@@ -38,8 +57,16 @@ export interface LogLine {
   text: string;
 }
 
-/** Pushed by the lab whenever its state changes; front ends never poll. */
-export type LabEvent = { type: 'layout'; layout: LayoutSnapshot } | { type: 'log'; line: LogLine };
+/**
+ * Pushed by the lab whenever its state changes; front ends never poll. `processes` follows
+ * every op that may change a process (its `seq` grows by one each time, so a page-table
+ * view knows to refresh); `rss` is coalesced, at most a few a second.
+ */
+export type LabEvent =
+  | { type: 'layout'; layout: LayoutSnapshot }
+  | { type: 'log'; line: LogLine }
+  | { type: 'processes'; processes: ProcessInfo[]; seq: number }
+  | { type: 'rss'; series: RssSeries[] };
 
 /** A failed request: the message is for people, `code` the kernel error or "EINPUT" for bad input. */
 export interface LabError {

@@ -1,11 +1,18 @@
 // A lab session: one machine, the requests front ends send it, the events it pushes.
 // Hosts (Electron, web, CLI, tests) adapt it to their transport.
-import type { DeviceSpec, LabEvent, LabRequest, LogLine } from '../api';
+import type { DeviceSpec, LabEvent, LabRequest, LogLine, OpResult, ProcessInfo } from '../api';
 import { errname } from '../kernel/include/errno';
 import { parseDevice, parseMachine, DEMO_MACHINE } from './machine-file';
 import { Machine } from './machine';
 import { layoutSnapshot } from './layout';
 import { InputError } from './input-error';
+import { VirtualClock } from './clock';
+import { RssRecorder } from './rss';
+import { Userland } from './ops';
+import { pageTable, processList } from './processes';
+
+/** At most this often (wall-clock ms) an `rss` event goes out; samples in between coalesce. */
+export const RSS_EVENT_INTERVAL_MS = 200;
 
 /** A request that failed: `code` is a kernel error name or "EINPUT" for bad input. */
 export class LabFailure extends Error {
@@ -17,26 +24,52 @@ export class LabFailure extends Error {
   }
 }
 
+/** One machine and what runs on it: its processes, the virtual clock, the rss series. */
+interface World {
+  machine: Machine;
+  clock: VirtualClock;
+  rss: RssRecorder;
+  userland: Userland;
+  /** Device pages went back to a driver during the current step (the layout's pages in use moved). */
+  devmemFreed: boolean;
+  detach: () => void;
+}
+
 export class LabSession {
-  private machine: Machine;
+  private world!: World;
   private readonly listeners = new Set<(e: LabEvent) => void>();
-  private unsubscribeLog: () => void = () => {};
+  private processSeq = 0;
+  /** The rss version and simulated time the last `rss` event carried. */
+  private rssEmitted = '';
+  private rssLastEmit = 0;
+  private rssTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(opts: { machine?: unknown; machineName?: string } = {}) {
-    this.machine = guard(
-      () => new Machine(parseMachine(opts.machine ?? DEMO_MACHINE, opts.machineName ?? 'demo')),
+    this.boot(
+      guard(() => new Machine(parseMachine(opts.machine ?? DEMO_MACHINE, opts.machineName ?? 'demo'))),
     );
-    this.follow();
+  }
+
+  private get machine(): Machine {
+    return this.world.machine;
+  }
+
+  /** The userland of the current machine (the scenario runner drives it directly). */
+  get userland(): Userland {
+    return this.world.userland;
   }
 
   handle(req: LabRequest): unknown {
     switch (req.type) {
       case 'layout':
         return layoutSnapshot(this.machine);
-      case 'loadMachine':
-        this.machine = guard(() => new Machine(parseMachine(req.machine, req.name ?? 'machine')));
-        this.follow();
+      case 'loadMachine': {
+        const machine = guard(() => new Machine(parseMachine(req.machine, req.name ?? 'machine')));
+        this.boot(machine);
+        this.emitProcesses();
+        this.emitRss();
         return this.changed();
+      }
       case 'addDevice':
         return this.addDevice(req.device);
       case 'removeDevice':
@@ -44,6 +77,14 @@ export class LabSession {
         return layoutSnapshot(this.machine);
       case 'dmesg':
         return this.machine.kernel.log.lines().map((l): LogLine => ({ ...l }));
+      case 'op':
+        return this.op(req.op);
+      case 'processes':
+        return processList(this.world.userland);
+      case 'pageTable':
+        return guard(() => pageTable(this.world.userland, req));
+      case 'rssSeries':
+        return this.world.rss.series();
       default:
         throw new LabFailure('EINPUT', `unknown request ${JSON.stringify((req as { type?: unknown }).type)}`);
     }
@@ -66,17 +107,81 @@ export class LabSession {
     return this.changed();
   }
 
+  /** Run one scenario step; bad input is refused with EINPUT, kernel errors are in the result. */
+  private op(step: unknown): OpResult {
+    const w = this.world;
+    w.devmemFreed = false;
+    const device = typeof step === 'object' && step !== null && (step as { op?: unknown }).op === 'device';
+    let outcome;
+    try {
+      outcome = guard(() => w.userland.run(step));
+    } finally {
+      // A step that failed halfway may still have changed what the kernel holds.
+      if (w.devmemFreed || device) this.changed();
+      this.scheduleRss();
+    }
+    if (outcome.changed) this.emitProcesses();
+    return outcome.result;
+  }
+
+  private emitProcesses(): ProcessInfo[] {
+    const processes = processList(this.world.userland);
+    this.emit({ type: 'processes', processes, seq: ++this.processSeq });
+    return processes;
+  }
+
+  /** Push the rss series, coalescing: at most one event per RSS_EVENT_INTERVAL_MS. */
+  private scheduleRss(): void {
+    if (this.rssState() === this.rssEmitted || this.rssTimer) return;
+    const wait = this.rssLastEmit + RSS_EVENT_INTERVAL_MS - Date.now();
+    if (wait <= 0) return this.emitRss();
+    this.rssTimer = setTimeout(() => this.emitRss(), wait);
+    this.rssTimer.unref?.();
+  }
+
+  private emitRss(): void {
+    clearTimeout(this.rssTimer);
+    this.rssTimer = undefined;
+    this.rssLastEmit = Date.now();
+    this.rssEmitted = this.rssState();
+    this.emit({ type: 'rss', series: this.world.rss.series() });
+  }
+
+  private rssState(): string {
+    return `${this.world.rss.version}@${this.world.clock.now}`;
+  }
+
+  private boot(machine: Machine): void {
+    this.world?.detach();
+    const k = machine.kernel;
+    const clock = new VirtualClock(k);
+    const rss = new RssRecorder(k, clock);
+    const world: World = {
+      machine,
+      clock,
+      rss,
+      userland: new Userland(machine, clock, rss),
+      devmemFreed: false,
+      detach: () => {},
+    };
+    const unTrace = k.trace.subscribe((e) => {
+      if (e.name === 'devmem_free') world.devmemFreed = true;
+    });
+    const unLog = k.log.subscribe((line) => this.emit({ type: 'log', line: { ...line } }));
+    world.detach = () => {
+      unTrace();
+      unLog();
+      clock.detach();
+      rss.detach();
+    };
+    this.world = world;
+    this.rssEmitted = '';
+  }
+
   private changed(): ReturnType<typeof layoutSnapshot> {
     const layout = layoutSnapshot(this.machine);
     this.emit({ type: 'layout', layout });
     return layout;
-  }
-
-  private follow(): void {
-    this.unsubscribeLog();
-    this.unsubscribeLog = this.machine.kernel.log.subscribe((line) =>
-      this.emit({ type: 'log', line: { ...line } }),
-    );
   }
 
   private emit(e: LabEvent): void {
