@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -184,5 +184,57 @@ describe('hmm-lab layout', () => {
       name: 'gpu0',
       start: '0x3ffff0000000',
     });
+  });
+});
+
+describe('hmm-lab run', () => {
+  const scenario = (name: string, expectRet: unknown): string =>
+    machineFile(name, {
+      name,
+      machine: 'gpu.machine.json',
+      steps: [
+        { op: 'spawn', proc: 'p' },
+        { op: 'mmap', proc: 'p', name: 'buf', length: '8K', prot: 'rw', flags: ['private', 'anonymous'] },
+        { op: 'store', proc: 'p', at: 'buf', fill: { pattern: 'index' } },
+        { op: 'munmap', proc: 'p', at: 'buf', expect: { ret: expectRet } },
+      ],
+    });
+  machineFile('gpu', { devices: [{ name: 'gpu0', kind: 'private', memory: '256M' }] });
+
+  it('exits 0 when every expectation holds, loading the machine file beside the scenario', async () => {
+    const r = await run('run', scenario('ok', 0));
+    expect(r).toMatchObject({ code: 0, err: '' });
+    expect(r.out).toMatch(/^PASS ok \(.*ok\.machine\.json\): 4 steps/);
+  });
+
+  it('exits 1 naming the failed expectation', async () => {
+    const r = await run('run', scenario('bad', '-EINVAL'), '--json');
+    expect(r.code).toBe(1);
+    const [report] = JSON.parse(r.out) as { passed: boolean; steps: { failures: string[] }[] }[];
+    expect(report!.passed).toBe(false);
+    expect(report!.steps[3]!.failures).toEqual(['steps[3].expect.ret: expected "-EINVAL", got 0']);
+  });
+
+  it('exits 2 for bad input, naming the file and the field', async () => {
+    const file = machineFile('broken', {
+      name: 'broken',
+      steps: [
+        { op: 'spawn', proc: 'p' },
+        { op: 'fly', proc: 'p' },
+      ],
+    });
+    const r = await run('run', file);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(file);
+    expect(r.err).toMatch(/steps\[1\]\.op: unknown op "fly"/);
+    expect((await run('run')).code).toBe(2);
+  });
+
+  it('writes the trace in the format its name asks for', async () => {
+    const trace = join(dir, 'run.json');
+    expect((await run('run', scenario('traced', 0), '--trace', trace)).code).toBe(0);
+    const events = (JSON.parse(readFileSync(trace, 'utf8')) as { traceEvents: { name: string }[] })
+      .traceEvents;
+    expect(events.map((e) => e.name)).toContain('page_fault');
   });
 });

@@ -1,18 +1,25 @@
 // The `hmm-lab` command: a thin adapter from argv to lab/. Exit codes are the
 // contract's: 0 success, 1 an expectation failed, 2 bad input (message on stderr).
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LayoutSnapshot, ResourceNode } from '../../api';
 import { parseMachine, type MachineSpec } from '../../lab/machine-file';
 import { Machine } from '../../lab/machine';
 import { layoutSnapshot } from '../../lab/layout';
 import { InputError } from '../../lab/input-error';
+import { parseScenario, runScenario } from '../../lab/scenario';
+import { formatTrace, traceFormatFor } from '../../lab/trace';
 
 const USAGE = `usage: hmm-lab <command> [options]
 
 commands:
   layout [--machine FILE] [--json]   boot a machine and print its iomem_resource tree
                                      (no --machine: the default 16 GiB x86-64 machine)
+  run SCENARIO... [--json] [--trace FILE]
+                                     run scenario files, report each step against its
+                                     expectations; --trace writes the run's trace (.json:
+                                     Chrome/Perfetto, .jsonl: JSON lines, else ftrace text)
   bench [--json] [--runs N]          run the benchmarks (medians of N fresh runs, default 5)
   help                               this text
 
@@ -96,6 +103,66 @@ function layoutCommand(args: string[], out: (s: string) => void): number {
   return 0;
 }
 
+/** Read a JSON file; errors name the file. */
+function readJson(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new InputError(path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new InputError(path, `not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Parse and run one scenario file; input errors name the file. */
+function runScenarioFile(path: string, trace: boolean): ReturnType<typeof runScenario> {
+  try {
+    const scenario = parseScenario(readJson(path), 'scenario', (m) => readJson(resolve(dirname(path), m)));
+    return runScenario(scenario, { trace });
+  } catch (e) {
+    if (e instanceof InputError && !e.path.startsWith(path))
+      throw new InputError(`${path}: ${e.path}`, e.detail);
+    throw e;
+  }
+}
+
+function runCommand(args: string[], out: (s: string) => void): number {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { json: { type: 'boolean' }, trace: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (!positionals.length) throw new UsageError('run: name at least one scenario file');
+  if (values.trace && positionals.length > 1) throw new UsageError('run: --trace takes a single scenario');
+  const reports = positionals.map((file) => ({ file, ...runScenarioFile(file, values.trace !== undefined) }));
+  if (values.trace) {
+    const records = reports[0]!.trace ?? [];
+    writeFileSync(values.trace, formatTrace(records, traceFormatFor(values.trace)));
+  }
+  if (values.json)
+    out(
+      JSON.stringify(
+        reports.map(({ trace: _trace, ...r }) => r),
+        null,
+        2,
+      ),
+    );
+  else
+    for (const r of reports) {
+      const failed = r.steps.filter((st) => !st.ok);
+      out(
+        `${r.passed ? 'PASS' : 'FAIL'} ${r.name} (${r.file}): ${r.steps.length} steps, ${(r.t / 1000).toFixed(1)} us simulated`,
+      );
+      for (const st of failed) for (const f of st.failures) out(`  ${f}`);
+    }
+  return reports.every((r) => r.passed) ? 0 : 1;
+}
+
 async function benchCommand(
   args: string[],
   out: (s: string) => void,
@@ -126,6 +193,8 @@ export async function main(
     switch (command) {
       case 'layout':
         return layoutCommand(rest, out);
+      case 'run':
+        return runCommand(rest, out);
       case 'bench':
         return await benchCommand(rest, out, err);
       case undefined:
