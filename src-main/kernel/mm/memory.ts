@@ -497,12 +497,12 @@ export function copy_page_range(
           ret = -12;
           break;
         }
-        for (let a = addr; a < next; a += PAGE_SIZE) {
-          const src_pte = pte_offset_map(k, src_pmd, a);
-          if (pte_none(k.pt.entries[src_pte]!)) continue;
-          const dst_pte = pte_alloc_map(k, dst_mm, dst_pmd, a);
-          copy_one_pte(k, dst_mm, src_mm, dst_pte, src_pte, vma, rss);
-        }
+        // One PTE table each side covers [addr, next): find both once, walk them together.
+        const src_pte = pte_offset_map(k, src_pmd, addr);
+        const dst_pte = pte_alloc_map(k, dst_mm, dst_pmd, addr);
+        const e = k.pt.entries;
+        for (let i = 0, n = (next - addr) / PAGE_SIZE; i < n; i++)
+          if (e[src_pte + i] !== 0) copy_one_pte(k, dst_mm, src_mm, dst_pte + i, src_pte + i, vma, rss);
       }
     }
     addr = next;
@@ -548,8 +548,10 @@ export function zap_pte_range(
 ): void {
   const e = k.pt.entries;
   const mm = vma.vm_mm;
+  // [addr, end) lies under one pmd: its PTEs are consecutive entries of one table.
+  let ptep = pte_offset_map(k, pmd, addr) - 1;
   for (; addr < end; addr += k.c.PAGE_SIZE) {
-    const ptep = pte_offset_map(k, pmd, addr);
+    ptep++;
     const ptent = e[ptep]!;
     if (pte_none(ptent)) continue;
     if (pte_present(ptent)) {
