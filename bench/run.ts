@@ -32,6 +32,25 @@ export interface OpFigures {
   munmap_page: number;
 }
 
+/** The plugin sandbox (bench/sandbox.ts): microseconds per call unless named otherwise. */
+export interface SandboxFigures {
+  /** Host -> plugin fault(addr, write) -> an int back. */
+  callUs: number;
+  calls100kMs: number;
+  /** The same callback calling one host function. */
+  callWithHostUs: number;
+  /** One plugin -> host call. */
+  hostCallUs: number;
+  /** A small object in and out. */
+  objectCallUs: number;
+  /** 512 page numbers in and 512 out. */
+  batch512Us: number;
+  firstLoadMs: number;
+  loadMs: number;
+  /** Wall time until the default budget stops an endless loop. */
+  timeoutMs: number;
+}
+
 export interface BenchReport {
   machine: { node: string; platform: string; cpus: number };
   runs: number;
@@ -43,6 +62,7 @@ export interface BenchReport {
   boot: BootFigures;
   migrate: MigrateFigures;
   ops: { simulator: OpFigures; native: OpFigures | null };
+  sandbox: SandboxFigures;
 }
 
 const OP_PAGES = 65536;
@@ -99,6 +119,11 @@ export async function runBenchmarks(opts: {
   const migrate = medians(
     repeat('migrate 1 GiB to a dmirror device and back', () => runScript<MigrateFigures>('./migrate.ts')),
   );
+  const sandbox = medians(
+    repeat('plugin sandbox: calls into and out of a QuickJS plugin', () =>
+      runScript<SandboxFigures>('./sandbox.ts'),
+    ),
+  );
   // One process each, which takes its own medians over `runs` rounds.
   progress(`mmap/touch/fork/mprotect/munmap of ${OP_PAGES} pages in the simulator`);
   const simulator = runScript<OpFigures>('./kernel-ops.ts', [String(OP_PAGES), String(runs)]);
@@ -125,6 +150,7 @@ export async function runBenchmarks(opts: {
     boot,
     migrate,
     ops: { simulator, native },
+    sandbox,
   };
 }
 
@@ -132,7 +158,8 @@ const rate = (perSec: number): string => Math.round(perSec).toLocaleString('en-U
 const ns = (v: number): string => `${v.toFixed(0)} ns`;
 
 export function formatReport(r: BenchReport): string {
-  const { boot: b, migrate: m, ops } = r;
+  const { boot: b, migrate: m, ops, sandbox: s } = r;
+  const us = (v: number): string => `${v.toFixed(2)} us`;
   const opRow = (label: string, f: Exclude<keyof OpFigures, 'pages'>): string =>
     `| ${label} | ${ns(ops.simulator[f])} | ${ops.native ? ns(ops.native[f]) : 'n/a'} | ${r.vs_kernel ? r.vs_kernel[f].toFixed(2) : 'n/a'} |`;
   return [
@@ -148,6 +175,13 @@ export function formatReport(r: BenchReport): string {
     `| migrate_vma to device private memory (dmirror, ${m.batch}-page batches) | ${rate(m.toDevicePagesPerSec)} pages/s |`,
     `| migrate_vma back to system memory | ${rate(m.toSystemPagesPerSec)} pages/s |`,
     `| CPU faults on device entries, each migrating its page home | ${rate(m.deviceFaultsPerSec)} faults/s |`,
+    `| plugin call: fault(addr, write) into QuickJS and an int back | ${us(s.callUs)} (100,000 in ${s.calls100kMs.toFixed(0)} ms) |`,
+    `| plugin call that calls one host function | ${us(s.callWithHostUs)} |`,
+    `| plugin -> host function call | ${us(s.hostCallUs)} |`,
+    `| plugin call with a small object in and out | ${us(s.objectCallUs)} |`,
+    `| plugin call with 512 page numbers in and out | ${us(s.batch512Us)} |`,
+    `| plugin load (compile TS, new engine, evaluate): first / later | ${s.firstLoadMs.toFixed(0)} / ${s.loadMs.toFixed(1)} ms |`,
+    `| endless loop stopped by the default budget (1,000 polls) | ${s.timeoutMs.toFixed(0)} ms |`,
     '',
     `| per page, ${ops.simulator.pages} pages | simulator | real kernel | ratio |`,
     '|---|---|---|---|',

@@ -1,0 +1,319 @@
+// The JavaScript that runs in each fresh QuickJS context before the plugin. It locks the realm down
+// (no code from strings, no clock, a seeded Math.random) and returns the helpers the host calls
+// through handles. Every built-in it uses is captured before plugin code exists, so a plugin that
+// later rewrites Object, JSON or Array.prototype changes nothing here. Nothing it returns is trusted:
+// the host checks again whatever these helpers produce.
+
+/** The helpers prelude() returns, by name. */
+export interface PreludeHelpers {
+  /**
+   * (value) -> an ArrayBuffer of float64s for a dense array of finite numbers; else text: '' for
+   * undefined, '!' + path + ': ' + reason for a value that may not leave, or JSON.
+   */
+  out: unknown;
+  /** (ArrayBuffer of float64s, count) -> a plain array of those numbers. */
+  numbersIn: unknown;
+  /** (json) -> the value. */
+  decode: unknown;
+  /** (thrown) -> JSON {name, message, stack, errno?}, read defensively. */
+  describe: unknown;
+  /** (message, errno) -> an Error named HostError with `.errno`. */
+  hostError: unknown;
+  /** (object) -> the object, frozen with everything reachable through its own data properties. */
+  deepFreeze: unknown;
+  /** (namespace) -> JSON array of the export paths that are functions ("probe", "ops.fault"). */
+  exportPaths: unknown;
+  /** (namespace, path) -> the function at that export path, or undefined. */
+  lookup: unknown;
+}
+
+/** Called with (seed, maxString, maxDepth, maxNodes, maxJson). */
+export const PRELUDE_SOURCE = String.raw`(function prelude(seed, maxString, maxDepth, maxNodes, maxJson) {
+  'use strict';
+  const G = globalThis;
+  const O = Object;
+  const getProto = O.getPrototypeOf;
+  const getDesc = O.getOwnPropertyDescriptor;
+  const defProp = O.defineProperty;
+  const hasOwn = O.hasOwn;
+  const create = O.create;
+  const freeze = O.freeze;
+  const ownKeys = Reflect.ownKeys;
+  const objectKeys = O.keys;
+  const apply = Reflect.apply;
+  const isArray = Array.isArray;
+  const quote = JSON.stringify;
+  const parse = JSON.parse;
+  const slice = String.prototype.slice;
+  const ErrorCtor = Error;
+  const ArrayCtor = Array;
+  const ArrayBufferCtor = ArrayBuffer;
+  const Float64ArrayCtor = Float64Array;
+  const TypeErrorCtor = TypeError;
+  const ObjectProto = O.prototype;
+  const ArrayProto = Array.prototype;
+
+  // No code from strings: eval is gone and every function constructor throws. The host compiles the
+  // plugin itself; nothing at run time needs a parser (and a parser is what deep nesting overflows).
+  delete G.eval;
+  const FunctionProto = getProto(function () {});
+  const denied = function Function() {
+    throw new TypeErrorCtor('plugins cannot compile code from strings');
+  };
+  defProp(denied, 'prototype', { value: FunctionProto });
+  const samples = [function () {}, async function () {}, function* () {}, async function* () {}];
+  for (let i = 0; i < samples.length; i++) {
+    defProp(getProto(samples[i]), 'constructor', { value: denied, writable: false, configurable: false });
+  }
+  defProp(G, 'Function', { value: denied, writable: true, configurable: true, enumerable: false });
+
+  // Runs are reproducible: Math.random is xorshift32 from the session's seed (Date is not installed).
+  let state = (seed | 0) || 0x2545f491;
+  defProp(Math, 'random', {
+    value: function random() {
+      state ^= state << 13;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      return (state >>> 0) / 4294967296;
+    },
+    writable: true,
+    configurable: true,
+  });
+
+  const cut = (s, n) => (s.length > n ? apply(slice, s, [0, n]) + '...' : s);
+
+  function Bad(reason) {
+    this.reason = reason;
+  }
+
+  // Values are read as JavaScript reads them (a getter or Proxy trap of the plugin's runs, inside its
+  // budget); only the text produced leaves, and the host parses and checks that text again. The walk
+  // keeps its state here rather than in per-call closures (QuickJS makes closures slowly); a getter
+  // that calls the host can re-enter encode, so each call saves and restores the text it builds (a
+  // re-entered walk may blur the cycle check's ancestors, which the depth limit still bounds).
+  let text = '';
+  let nodes = 0;
+  const trail = create(null);
+  const ancestors = create(null);
+  // Field names repeat from call to call; JSON-quoting one costs as much as a dozen loop iterations.
+  const quotedKeys = create(null);
+  let cachedKeys = 0;
+
+  function fail(depth, why) {
+    let path = '';
+    for (let i = 0; i < depth; i++) {
+      const k = trail[i];
+      path += typeof k === 'number' ? '[' + k + ']' : '.' + k;
+    }
+    throw new Bad(path + ': ' + why);
+  }
+
+  function walk(x, depth) {
+    if (++nodes > maxNodes) fail(depth, 'more than ' + maxNodes + ' values');
+    const t = typeof x;
+    if (t === 'number') {
+      if (x - x !== 0) fail(depth, x + ' is not a finite number');
+      text += x === 0 ? '0' : '' + x;
+      return;
+    }
+    if (t === 'string') {
+      if (x.length > maxString) fail(depth, 'a string of ' + x.length + ' characters (the limit is ' + maxString + ')');
+      text += quote(x);
+      if (text.length > maxJson) fail(depth, 'more than ' + maxJson + ' characters of data');
+      return;
+    }
+    if (t === 'boolean') {
+      text += x ? 'true' : 'false';
+      return;
+    }
+    if (x === null) {
+      text += 'null';
+      return;
+    }
+    if (t !== 'object') fail(depth, 'a ' + t + ' cannot leave the plugin');
+    if (depth >= maxDepth) fail(depth, 'nested deeper than ' + maxDepth);
+    for (let i = 0; i < depth; i++) if (ancestors[i] === x) fail(depth, 'a cycle');
+    ancestors[depth] = x;
+    if (isArray(x)) {
+      if (getProto(x) !== ArrayProto) fail(depth, 'not a plain array');
+      const n = x.length;
+      text += '[';
+      for (let i = 0; i < n; i++) {
+        const v = x[i];
+        if (i > 0) text += ',';
+        // Page numbers and flags, the common element, stay off the recursive path.
+        if (typeof v === 'number' && v - v === 0 && ++nodes <= maxNodes) {
+          text += v === 0 ? '0' : '' + v;
+          continue;
+        }
+        trail[depth] = i;
+        if (v === undefined) fail(depth + 1, 'undefined (or a hole)');
+        walk(v, depth + 1);
+      }
+      text += ']';
+    } else {
+      const p = getProto(x);
+      if (p !== ObjectProto && p !== null) fail(depth, 'not a plain object');
+      const keys = objectKeys(x);
+      text += '{';
+      let first = true;
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i];
+        const v = x[k];
+        if (v === undefined) continue;
+        trail[depth] = k;
+        if (k === '__proto__') fail(depth + 1, 'a "__proto__" key');
+        let q = quotedKeys[k];
+        if (q === undefined) {
+          q = quote(k) + ':';
+          if (cachedKeys++ < 4096) quotedKeys[k] = q;
+        }
+        text += first ? q : ',' + q;
+        first = false;
+        walk(v, depth + 1);
+      }
+      text += '}';
+    }
+    ancestors[depth] = undefined;
+    if (text.length > maxJson) fail(depth, 'more than ' + maxJson + ' characters of data');
+  }
+
+  function encode(value) {
+    if (value === undefined) return '';
+    const savedText = text;
+    const savedNodes = nodes;
+    text = '';
+    nodes = 0;
+    try {
+      walk(value, 0);
+      return text;
+    } catch (e) {
+      if (e instanceof Bad) return '!' + e.reason;
+      throw e;
+    } finally {
+      text = savedText;
+      nodes = savedNodes;
+    }
+  }
+
+  // A dense plain array of finite numbers (a batch of pfns or flags) crosses as the bytes of a
+  // Float64Array: QuickJS formats and parses numbers slowly, and these arrays are the bulk of traffic.
+  function out(value) {
+    if (isArray(value) && getProto(value) === ArrayProto) {
+      const n = value.length;
+      if (n > 0 && n <= maxNodes) {
+        const buf = new ArrayBufferCtor(n * 8);
+        const f = new Float64ArrayCtor(buf);
+        let i = 0;
+        for (; i < n; i++) {
+          const v = value[i];
+          if (typeof v !== 'number' || v - v !== 0) break;
+          f[i] = v;
+        }
+        if (i === n) return buf;
+      }
+    }
+    return encode(value);
+  }
+
+  function numbersIn(buf, n) {
+    const f = new Float64ArrayCtor(buf);
+    const a = new ArrayCtor(n);
+    for (let i = 0; i < n; i++) a[i] = f[i];
+    return a;
+  }
+
+  function decode(json) {
+    return parse(json);
+  }
+
+  function describe(e) {
+    let name = '';
+    let message = '';
+    let stack = '';
+    let errno;
+    try {
+      if (e !== null && (typeof e === 'object' || typeof e === 'function')) {
+        const n = e.name;
+        const m = e.message;
+        const s = e.stack;
+        const no = e.errno;
+        if (typeof n === 'string') name = cut(n, 200);
+        if (typeof m === 'string') message = cut(m, 2000);
+        if (typeof s === 'string') stack = cut(s, 8000);
+        if (typeof no === 'number' && no === (no | 0)) errno = no;
+        if (!name && !message) message = isArray(e) ? 'threw an array' : 'threw an object';
+      } else if (typeof e === 'string') {
+        message = 'threw ' + quote(cut(e, 2000));
+      } else {
+        message = 'threw ' + (typeof e === 'symbol' ? 'a symbol' : '' + e);
+      }
+    } catch (x) {
+      message = message || 'threw a value that could not be read';
+    }
+    return (
+      '{"name":' + quote(name) + ',"message":' + quote(message) + ',"stack":' + quote(stack) +
+      (errno === undefined ? '' : ',"errno":' + errno) + '}'
+    );
+  }
+
+  function hostError(message, errno) {
+    const e = new ErrorCtor(message);
+    defProp(e, 'name', { value: 'HostError', writable: true, configurable: true });
+    defProp(e, 'errno', { value: errno, writable: true, configurable: true, enumerable: true });
+    return e;
+  }
+
+  function deepFreeze(x) {
+    if ((typeof x === 'object' && x !== null) || typeof x === 'function') {
+      freeze(x);
+      const keys = ownKeys(x);
+      for (let i = 0; i < keys.length; i++) {
+        const d = getDesc(x, keys[i]);
+        if (d && hasOwn(d, 'value')) deepFreeze(d.value);
+      }
+    }
+    return x;
+  }
+
+  // Exports are read through data properties only: no getter of the plugin's runs while the host
+  // builds its table.
+  const dataValue = (x, k) => {
+    const d = getDesc(x, k);
+    return d && hasOwn(d, 'value') ? d.value : undefined;
+  };
+
+  function exportPaths(ns) {
+    const paths = [];
+    const visit = (x, prefix, depth) => {
+      const keys = ownKeys(x);
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i];
+        if (typeof k !== 'string') continue;
+        const v = dataValue(x, k);
+        const path = prefix ? prefix + '.' + k : k;
+        if (typeof v === 'function') paths[paths.length] = quote(path);
+        else if (depth < 3 && typeof v === 'object' && v !== null && !isArray(v)) visit(v, path, depth + 1);
+      }
+    };
+    visit(ns, '', 0);
+    let out = '[';
+    for (let i = 0; i < paths.length; i++) out += (i ? ',' : '') + paths[i];
+    return out + ']';
+  }
+
+  function lookup(ns, path) {
+    let x = ns;
+    let start = 0;
+    for (let i = 0; i <= path.length; i++) {
+      if (i === path.length || path[i] === '.') {
+        if (typeof x !== 'object' || x === null) return undefined;
+        x = dataValue(x, apply(slice, path, [start, i]));
+        start = i + 1;
+      }
+    }
+    return typeof x === 'function' ? x : undefined;
+  }
+
+  return { out, numbersIn, decode, describe, hostError, deepFreeze, exportPaths, lookup };
+})`;
