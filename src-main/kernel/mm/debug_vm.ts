@@ -77,7 +77,7 @@ export function cpu_view_of(k: Kernel, mm: mm_struct, addr: number): cpu_view {
 }
 
 /** Why a device PTE is not backed by the CPU's, or null when it is. */
-function incoherence(k: Kernel, mm: mm_struct, pte: mirror_pte): string | null {
+export function mirror_pte_incoherence(k: Kernel, mm: mm_struct, pte: mirror_pte): string | null {
   const cpu = cpu_view_of(k, mm, pte.addr);
   if (cpu.kind === 'none') return cpu.why;
   const what = cpu.kind === 'device' ? 'device entry of pfn' : 'pfn';
@@ -126,7 +126,7 @@ export function check_mirror_coherence(k: Kernel, mirrors?: Iterable<hmm_mirror>
         reports.push(`${head()} but mm${mm.id} is exiting (release did not stop the device)`);
         continue;
       }
-      const why = incoherence(k, mm, pte);
+      const why = mirror_pte_incoherence(k, mm, pte);
       if (why) reports.push(`${head()} but the CPU ${why} (sync_cpu_device_pagetables did not invalidate)`);
     }
   }

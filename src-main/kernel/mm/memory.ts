@@ -348,7 +348,11 @@ export function handle_mm_fault(k: Kernel, vma: vm_area_struct, address: number,
     else if (pte_none(k.pt.entries[pmd]!) || !pmd_huge(k.pt.entries[pmd]!)) {
       const huge = pte_none(k.pt.entries[pmd]!) ? do_huge_pmd_anonymous_page(k, vma, addr, pmd, flags) : -1;
       ret = huge >= 0 ? huge : handle_pte_fault(k, vma, addr, pmd, flags);
-    } else ret = huge_pmd_fault(k, vma, addr, pmd, flags);
+    } else {
+      ret = huge_pmd_fault(k, vma, addr, pmd, flags);
+      // VM_FAULT_FALLBACK: the huge PMD was split, and the PTE path resolves the same fault.
+      if (!ret && !pmd_huge(k.pt.entries[pmd]!)) ret = handle_pte_fault(k, vma, addr, pmd, flags);
+    }
   }
   k.trace.emit({
     name: 'page_fault',

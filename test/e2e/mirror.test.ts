@@ -1,0 +1,191 @@
+// The Mirror view in Chromium against the web host and a real lab: a device read makes the
+// device's entries appear next to the CPU's, a CPU store (copy on write) and a munmap make
+// them vanish with the invalidation in the trace, and a snapshot's bytes are shown per page.
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { MirrorView } from '../../src-main/api';
+import { startWebHost, type WebHost } from '../../src-main/hosts/web/main';
+import { WsLabClient } from '../../src-renderer/src/api/ws-client';
+
+const repo = resolve(import.meta.dirname, '../..');
+const webRoot = resolve(repo, 'out/web');
+const screenshot = resolve(repo, 'docs/mirror.png');
+
+let host: WebHost;
+let browser: Browser;
+let page: Page;
+let lab: WsLabClient;
+const pageErrors: string[] = [];
+
+const controls = () => page.getByRole('form', { name: 'Mirror controls' });
+const deviceButton = (name: string) =>
+  controls().getByRole('group', { name: 'Device commands' }).getByRole('button', { name, exact: true });
+const cpuButton = (name: string) =>
+  controls().getByRole('group', { name: 'CPU steps' }).getByRole('button', { name, exact: true });
+const rows = () => page.locator('.mirror-table .m-row');
+const traceLines = () => page.getByRole('log', { name: 'Mirror trace' }).locator('.line');
+
+async function attrs(name: string): Promise<(string | null)[]> {
+  return rows().evaluateAll((els, attr) => els.map((e) => e.getAttribute(attr)), name);
+}
+
+/** Wait until the rows' device column shows exactly these (memory kinds, 'none' for no entry). */
+async function waitForDevice(expected: string[]): Promise<void> {
+  await expect.poll(() => attrs('data-dev'), { timeout: 10_000 }).toEqual(expected);
+}
+
+async function setRange(offset: number, pages: number): Promise<void> {
+  await controls().locator('input[name=offset]').fill(String(offset));
+  await controls().locator('input[name=offset]').dispatchEvent('change');
+  await controls().locator('input[name=pages]').fill(String(pages));
+  await controls().locator('input[name=pages]').dispatchEvent('change');
+}
+
+beforeAll(async () => {
+  if (!existsSync(resolve(webRoot, 'index.html'))) {
+    const { build } = await import('vite');
+    await build({ configFile: resolve(repo, 'vite.web.config.ts'), logLevel: 'warn' });
+  }
+  host = await startWebHost({ port: 0, root: webRoot });
+  lab = new WsLabClient(`${host.url.replace(/^http/, 'ws')}api`, (u) => new WebSocket(u));
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(m.text());
+  });
+  await page.goto(`${host.url}#/mirror`);
+  await page.locator('.mirror-view').waitFor();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  lab?.close();
+  await host?.close();
+});
+
+describe('Mirror view', () => {
+  it('opens from the nav; a process and a mapping set up through the lab show 16 rows and no device entry', async () => {
+    await expect(page.locator('.nav-item.active').innerText()).resolves.toContain('Mirror');
+    await expect(page.locator('.view-header h1').innerText()).resolves.toBe('Mirror');
+    await lab.request({ type: 'op', op: { op: 'spawn', proc: 'p' } });
+    await lab.request({
+      type: 'op',
+      op: {
+        op: 'mmap',
+        proc: 'p',
+        name: 'buf',
+        length: 16 * 4096,
+        prot: 'rw',
+        flags: ['private', 'anonymous'],
+      },
+    });
+    await controls().locator('select[name=proc]').selectOption('p');
+    await setRange(0, 16);
+    await waitForDevice(Array(16).fill('none'));
+    await expect.poll(() => attrs('data-cpu')).toEqual(Array(16).fill('none'));
+    await expect(page.locator('.mirror-table .summary').innerText()).resolves.toContain('no mirror');
+  });
+
+  it('a device read opens the device, faults the range in and the device entries appear on the right', async () => {
+    await deviceButton('read').click();
+    await waitForDevice(Array(16).fill('zero'));
+    await expect.poll(() => attrs('data-cpu')).toEqual(Array(16).fill('zero'));
+    await expect
+      .poll(() => controls().getByRole('status').innerText())
+      .toContain('read: ret 0 · cpages 16 · faults 1');
+    await expect(page.locator('.mirror-table .summary').innerText()).resolves.toContain('gpu0 mirrors it');
+    const kinds = await traceLines().evaluateAll((els) => els.map((e) => e.getAttribute('data-kind')));
+    expect(kinds).toEqual(['register', 'fault', 'command']);
+    const view = (await lab.request({
+      type: 'mirror',
+      proc: 'p',
+      device: 'gpu0',
+      at: 'buf',
+      pages: 16,
+    })) as MirrorView;
+    await expect(rows().first().innerText()).resolves.toContain(`0x${view.rows[0]!.dev!.pfn.toString(16)}`);
+  });
+
+  it('a CPU store copies on write: those device entries vanish, the rows flash and the trace shows the invalidation', async () => {
+    await setRange(0, 8);
+    await cpuButton('store').click();
+    await setRange(0, 16);
+    await waitForDevice([...Array(8).fill('none'), ...Array(8).fill('zero')]);
+    await expect
+      .poll(() => attrs('data-invalidated'))
+      .toEqual([...Array(8).fill('cow'), ...Array(8).fill(null)]);
+    await expect(rows().first().locator('.flash').count()).resolves.toBe(1);
+    await expect(rows().first().innerText()).resolves.toContain('invalidated (cow)');
+    const inval = traceLines().filter({ hasText: 'dropped 8' });
+    await expect(inval.getAttribute('data-kind')).resolves.toBe('invalidate');
+    await expect(inval.innerText()).resolves.toContain('+8 pages');
+    await expect(inval.innerText()).resolves.toContain('×8');
+  });
+
+  it('read again, migrate four pages, then munmap two: device-private rows, and the unmapped rows go', async () => {
+    await deviceButton('read').click();
+    await waitForDevice([...Array(8).fill('system'), ...Array(8).fill('zero')]);
+    await setRange(10, 4);
+    await deviceButton('→ device').click();
+    await expect
+      .poll(() => controls().getByRole('status').innerText())
+      .toContain('migrate: ret 0 · cpages 4');
+    await setRange(0, 16);
+    await waitForDevice([
+      ...Array(8).fill('system'),
+      ...Array(2).fill('zero'),
+      ...Array(4).fill('device'),
+      ...Array(2).fill('zero'),
+    ]);
+    await expect(rows().nth(10).getAttribute('data-cpu')).resolves.toBe('device-private');
+    await expect(rows().nth(10).innerText()).resolves.toContain('gpu0 (local)');
+
+    await setRange(14, 2);
+    await cpuButton('munmap').click();
+    await setRange(0, 16);
+    await expect
+      .poll(() => attrs('data-cpu'))
+      .toEqual([
+        ...Array(8).fill('present'),
+        ...Array(2).fill('zero'),
+        ...Array(4).fill('device-private'),
+        ...Array(2).fill('unmapped'),
+      ]);
+    await expect(traceLines().last().innerText()).resolves.toContain('unmap');
+    await expect(traceLines().last().innerText()).resolves.toContain('dropped 2');
+  });
+
+  it('a snapshot shows one byte per page: WRITE, ZERO|READ and LOCAL|WRITE', async () => {
+    await setRange(0, 14);
+    await deviceButton('snapshot').click();
+    const snaps = () => rows().locator('.snap').allInnerTexts();
+    await expect
+      .poll(snaps)
+      .toEqual([...Array(8).fill('WRITE'), ...Array(2).fill('ZERO|READ'), ...Array(4).fill('LOCAL|WRITE')]);
+    await expect.poll(() => controls().getByRole('status').innerText()).toContain('bytes 0x02 0x02');
+    await expect(page.locator('.mirror-table .badge.ok').innerText()).resolves.toBe('coherent');
+
+    // The teacher's picture: a fresh invalidation on a mirrored range, next to the snapshot.
+    await setRange(4, 2);
+    await cpuButton('mprotect r').click();
+    await setRange(0, 14);
+    await expect.poll(() => attrs('data-invalidated')).toContain('protection');
+    mkdirSync(dirname(screenshot), { recursive: true });
+    await page.screenshot({ path: screenshot });
+    expect(pageErrors).toEqual([]);
+  });
+});
