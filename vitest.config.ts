@@ -17,6 +17,8 @@ export default defineConfig({
           testTimeout: 60_000,
           hookTimeout: 120_000,
           fileParallelism: false,
+          // The lab worker prepares plugin engines at boot; under CI load its first answers take seconds.
+          expect: { poll: { timeout: 15_000 } },
         },
       },
     ],

@@ -2,6 +2,7 @@
 // through a cost model, never by the wall clock. The same steps give the same times.
 import type { Kernel } from '../kernel/kernel';
 import type { TraceEvent } from '../kernel/trace/events';
+import type { Machine } from './machine';
 
 /** What each event costs in simulated time. Users may edit it; defaults say where they come from. */
 export interface CostModel {
@@ -23,11 +24,44 @@ export interface CostModel {
   /** copy_to_user/copy_from_user of mapped memory: ~10 GB/s, a single core's memcpy. */
   userCopyBytesPerNs: number;
   /**
-   * A device's DMA copy of migrated pages over PCIe 4.0 x16: 16 GT/s x 16 lanes with
-   * 128b/130b coding is 31.5 GB/s per direction; DMA copies reach ~25 GB/s of it.
+   * A device copy when the clock does not know the device's link: PCIe 4.0 x16 is 31.5 GB/s
+   * per direction (16 GT/s x 16 lanes, 128b/130b coding); DMA copies reach ~25 GB/s of it.
    */
   deviceCopyBytesPerNs: number;
+  /**
+   * Per page a migration unmaps (try_to_unmap: rmap walk, PTE clear, local INVLPG), charged
+   * from migrate_vma's `migrated` count; the range's remote shootdown is mmuNotifierNs.
+   */
+  unmapPageNs: number;
+  /** A workload CPU thread's load or store that needs no fault: a DRAM access missing the caches. */
+  cpuAccessNs: number;
+  /** A device kernel's access to a page in its page table: a GPU global-memory load. */
+  deviceAccessNs: number;
+  /**
+   * One GPU far-fault batch: the driver fetches up to faultBatchSize faults from the fault
+   * buffer, services them and replays (~45 us, Zheng et al. HPCA 2016; Allen & Ge SC21).
+   */
+  gpuFaultBatchNs: number;
+  /** Faults per batch: UVM_PERF_FAULT_BATCH_COUNT_DEFAULT in NVIDIA's uvm_gpu_replayable_faults.c. */
+  faultBatchSize: number;
+  /**
+   * Submitting one batch to a device's copy engine (a driver plugin's dma_copy), before its
+   * bytes move at the link's speed: ~5-7 us per cudaMemcpyAsync call measured by Wu et al.,
+   * "DualPath" (arXiv:2602.21548, section 5.2); ~10 us for a small cudaMemcpy over PCIe 2.0
+   * (https://www.cs.virginia.edu/~mwb7w/cuda_support/memory_transfer_overhead.html).
+   */
+  dmaCopyNs: number;
+  /** Peak bandwidth of each link, one direction, GB/s (= bytes per ns). */
+  links: Record<LinkKind, number>;
+  /** Share of a link's peak a device's DMA copies reach (PCIe packet overhead, Xilinx WP350). */
+  dmaEfficiency: number;
 }
+
+/** How a device is attached to the CPU. */
+export type LinkKind = 'pcie3' | 'pcie4' | 'pcie5' | 'nvlink-c2c';
+export const LINK_KINDS: readonly LinkKind[] = ['pcie3', 'pcie4', 'pcie5', 'nvlink-c2c'];
+/** The link of a device whose machine file names none. */
+export const DEFAULT_LINK: LinkKind = 'pcie4';
 
 export const DEFAULT_COSTS: Readonly<CostModel> = {
   cpuFaultNs: 1300,
@@ -37,17 +71,55 @@ export const DEFAULT_COSTS: Readonly<CostModel> = {
   syscallNs: 250,
   userCopyBytesPerNs: 10,
   deviceCopyBytesPerNs: 25,
+  unmapPageNs: 150,
+  cpuAccessNs: 100,
+  deviceAccessNs: 500,
+  gpuFaultBatchNs: 45_000,
+  faultBatchSize: 256,
+  dmaCopyNs: 5000,
+  // PCIe 3.0/4.0/5.0 x16: 8/16/32 GT/s x 16 lanes, 128b/130b coding (PCI-SIG base specs);
+  // NVLink-C2C: 900 GB/s both directions (NVIDIA Grace Hopper Superchip whitepaper).
+  links: { pcie3: 15.75, pcie4: 31.5, pcie5: 63, 'nvlink-c2c': 450 },
+  dmaEfficiency: 0.8,
 };
+
+/** The cost model's keys a machine file's `costs` may set, and the link names inside `links`. */
+export const COST_KEYS = Object.keys(DEFAULT_COSTS) as (keyof CostModel)[];
+
+/** A cost model with some values replaced (`links` merged key by key). */
+export type CostOverrides = Partial<Omit<CostModel, 'links'>> & { links?: Partial<Record<LinkKind, number>> };
+
+export function costModel(overrides: CostOverrides = {}): CostModel {
+  return { ...DEFAULT_COSTS, ...overrides, links: { ...DEFAULT_COSTS.links, ...overrides.links } };
+}
 
 export class VirtualClock {
   /** Simulated time in ns since boot. */
   now = 0;
   readonly costs: CostModel;
+  private readonly pageSize: number;
   private readonly unsubscribe: () => void;
+  /** Devices whose copies come through the dma_copy tracepoint (driver plugins). */
+  private readonly dmaTraced = new Set<string>();
 
-  constructor(k: Kernel, costs: Partial<CostModel> = {}) {
-    this.costs = { ...DEFAULT_COSTS, ...costs };
+  /**
+   * `linkOf` names the link of a device (by its name), so its copies are charged at that
+   * link's speed; without it every device copy goes at deviceCopyBytesPerNs.
+   */
+  constructor(
+    k: Kernel,
+    costs: CostOverrides = {},
+    private readonly linkOf?: (device: string) => LinkKind,
+  ) {
+    this.costs = costModel(costs);
+    this.pageSize = k.c.PAGE_SIZE;
     this.unsubscribe = k.trace.subscribe((e) => this.onTrace(e));
+  }
+
+  /** Bytes per ns a device's DMA copies move over its link. */
+  linkBytesPerNs(device?: string): number {
+    if (device === undefined || !this.linkOf) return this.costs.deviceCopyBytesPerNs;
+    return this.costs.links[this.linkOf(device)] * this.costs.dmaEfficiency;
   }
 
   charge(ns: number): void {
@@ -62,8 +134,9 @@ export class VirtualClock {
     this.now += Math.ceil(bytes / this.costs.userCopyBytesPerNs);
   }
 
-  deviceCopy(bytes: number): void {
-    this.now += Math.ceil(bytes / this.costs.deviceCopyBytesPerNs);
+  /** A device's DMA copy, at its link's speed when `device` is named. */
+  deviceCopy(bytes: number, device?: string): void {
+    this.now += Math.ceil(bytes / this.linkBytesPerNs(device));
   }
 
   detach(): void {
@@ -84,8 +157,32 @@ export class VirtualClock {
       case 'devmem_free':
         this.now += this.costs.devmemFreeNs;
         break;
+      case 'migrate_vma':
+        this.now += e.migrated * this.costs.unmapPageNs;
+        break;
+      case 'devmem_fault':
+        // The driver's fault callback copied the page home over the device's link (a plugin's
+        // copy engine charged it already, through dma_copy).
+        if (e.result === 0 && !this.dmaTraced.has(e.device)) this.deviceCopy(this.pageSize, e.device);
+        break;
+      case 'dma_copy':
+        this.dmaTraced.add(e.device);
+        this.now += this.costs.dmaCopyNs;
+        this.deviceCopy(e.bytes, e.device);
+        break;
       default:
         break;
     }
   }
+}
+
+/** The link a device of the machine sits on: its own `link`, else the machine's, else PCIe 4.0. */
+export function linkOf(machine: Machine, device: string): LinkKind {
+  const cfg = machine.devices.get(device)?.config as { link?: LinkKind } | undefined;
+  return cfg?.link ?? machine.spec.link ?? DEFAULT_LINK;
+}
+
+/** The virtual clock of a booted machine, with the machine file's costs and links. */
+export function clockFor(machine: Machine): VirtualClock {
+  return new VirtualClock(machine.kernel, machine.spec.costs ?? {}, (d) => linkOf(machine, d));
 }

@@ -17,8 +17,10 @@ export type TraceFormat = 'ftrace' | 'jsonl' | 'chrome';
 export const TRACE_CAPACITY = 1_000_000;
 
 export class TraceRecorder {
-  readonly records: TraceRecord[] = [];
   dropped = 0;
+  /** Records, oldest first from `head`: dropping the oldest moves `head`, compacted now and then. */
+  private buf: TraceRecord[] = [];
+  private head = 0;
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -29,12 +31,30 @@ export class TraceRecorder {
     this.unsubscribe = k.trace.subscribe((event) => this.record(event));
   }
 
-  private record(event: TraceEvent): void {
-    if (this.records.length >= this.capacity) {
-      this.records.shift();
-      this.dropped++;
+  /** The records kept, oldest first. */
+  get records(): TraceRecord[] {
+    if (this.head) {
+      this.buf = this.buf.slice(this.head);
+      this.head = 0;
     }
-    this.records.push({ t: this.clock.now, event });
+    return this.buf;
+  }
+
+  get length(): number {
+    return this.buf.length - this.head;
+  }
+
+  private record(event: TraceEvent): void {
+    if (this.buf.length - this.head >= this.capacity) {
+      this.head++;
+      this.dropped++;
+      // Shifting a long array per event is quadratic: drop the dropped ones in bulk instead.
+      if (this.head >= Math.max(1024, this.capacity / 4)) {
+        this.buf = this.buf.slice(this.head);
+        this.head = 0;
+      }
+    }
+    this.buf.push({ t: this.clock.now, event });
   }
 
   detach(): void {

@@ -30,7 +30,29 @@ export type TraceEvent =
   | { name: 'signal_generate'; pid: number; sig: string; addr: number }
   | { name: 'hmm_mirror_register' | 'hmm_mirror_unregister'; mm: number; mirrors: number }
   | { name: 'hmm_sync_cpu_device_pagetables'; mm: number; start: number; end: number; ret: number }
-  | { name: 'hmm_snapshot' | 'hmm_fault'; mm: number; start: number; end: number; ret: number };
+  | { name: 'hmm_snapshot' | 'hmm_fault'; mm: number; start: number; end: number; ret: number }
+  /**
+   * A driver plugin's copy engine moved pages (dma_copy of the driver API): one batch of
+   * `pages` pages, `bytes` bytes, over the device's link.
+   */
+  | { name: 'dma_copy'; device: string; pages: number; bytes: number }
+  // The HMM test driver's own tracepoints (drivers/dmirror.ts).
+  | {
+      name: 'dmirror_cmd';
+      device: string;
+      mm: number;
+      /** read, write, migrate, snapshot, release. */
+      cmd: string;
+      start: number;
+      npages: number;
+      ret: number;
+      cpages: number;
+      faults: number;
+    }
+  /** A range fault or snapshot starts over: why (invalid, invalidated, -EAGAIN, -EBUSY, device-private, gave up). */
+  | { name: 'dmirror_retry'; device: string; mm: number; start: number; end: number; reason: string }
+  /** sync_cpu_device_pagetables: the device page-table entries of [start, end) dropped. */
+  | { name: 'dmirror_sync'; device: string; mm: number; start: number; end: number; cleared: number };
 
 export class Tracepoints {
   private readonly sinks = new Set<(e: TraceEvent) => void>();
