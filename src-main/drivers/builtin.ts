@@ -22,6 +22,7 @@ import {
 import { Completion, complete, wait_for_completion } from '../kernel/kernel/sched/completion';
 import { insert_resource_conflict, release_resource, resource } from '../kernel/kernel/resource';
 import { DevicePagePool, dmirror_device_probe, type dmirror_device } from './dmirror';
+import { BuiltinDmirror, type DeviceDriver } from './driver';
 
 export { DevicePagePool } from './dmirror';
 
@@ -56,6 +57,8 @@ export interface BoundDevice {
   pool: DevicePagePool | null;
   /** The dmirror instance serving a private device. */
   dmirror?: dmirror_device;
+  /** The driver as the lab drives it: the built-in dmirror or a plugin (drivers/driver.ts). */
+  driver?: DeviceDriver;
   removing?: Completion;
 }
 
@@ -68,7 +71,12 @@ function minimalOps(bound: BoundDevice): hmm_devmem_ops {
 }
 
 /** Describe a firmware range in iomem, as the platform code does before the driver binds. */
-function platformResource(k: Kernel, cfg: DeviceConfig, name: string, desc: number): resource | number {
+export function platformResource(
+  k: Kernel,
+  cfg: DeviceConfig,
+  name: string,
+  desc: number,
+): resource | number {
   const start = cfg.start!;
   const res = new resource(name, start, start + cfg.memory - 1, IORESOURCE_MEM, desc);
   return insert_resource_conflict(k.iomem_resource, res) ? -EBUSY : res;
@@ -86,6 +94,7 @@ export function probeDevice(k: Kernel, cfg: DeviceConfig): BoundDevice | number 
     const mdevice = dmirror_device_probe(k, bound.dev, cfg.memory);
     if (IS_ERR(mdevice)) return fail(mdevice);
     bound.dmirror = mdevice;
+    bound.driver = new BuiltinDmirror(mdevice, cfg.driver);
     bound.devmem = mdevice.devmem;
     bound.pool = mdevice.pool;
   } else if (cfg.kind === 'private') {
@@ -116,11 +125,13 @@ export function probeDevice(k: Kernel, cfg: DeviceConfig): BoundDevice | number 
 export function removeDevice(k: Kernel, bound: BoundDevice): Completion {
   if (bound.removing) return bound.removing;
   const done = (bound.removing = new Completion());
+  bound.driver?.unbind();
   const unplugged = bound.devmem ? hmm_devmem_remove(k, bound.devmem) : devres_release_all(k, bound.dev);
   wait_for_completion(unplugged, () => {
     wait_for_completion(devres_release_all(k, bound.dev), () => {
       if (bound.platformRes) release_resource(bound.platformRes);
       bound.pool = null;
+      bound.driver?.dispose?.();
       complete(done);
     });
   });

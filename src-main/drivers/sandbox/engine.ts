@@ -15,9 +15,12 @@ import type { CallValue, ValueLimits } from './values';
 /** A host function: plain values in, a plain value out; throw HostError to fail with an errno. */
 export type HostFunction = (...args: CallValue[]) => CallValue | void;
 
-/** The API a plugin imports: host functions, in plain objects nested at most 4 deep. */
+/**
+ * The API a plugin imports: host functions and numeric constants (errno values, flags), in plain
+ * objects nested at most 4 deep.
+ */
 export interface HostApi {
-  readonly [name: string]: HostFunction | HostApi;
+  readonly [name: string]: HostFunction | HostApi | number;
 }
 
 export interface Engine {
@@ -114,11 +117,15 @@ function buildApi(
     let h: QuickJSHandle;
     if (typeof v === 'function') {
       h = e.raw.newHostFunction(key, (argc, argv) => hooks.hostCall(e, name, v, argc, argv));
+    } else if (typeof v === 'number' && Number.isFinite(v)) {
+      h = vm.newNumber(v);
     } else if (isPlainObject(v) && depth < 4) {
       h = buildApi(e, v, `${name}.`, depth + 1, hooks);
     } else {
       obj.dispose();
-      throw new TypeError(`host API ${name}: only functions and plain objects of them, at most 4 deep`);
+      throw new TypeError(
+        `host API ${name}: only functions, finite numbers and plain objects of them, at most 4 deep`,
+      );
     }
     vm.setProp(obj, key, h);
     h.dispose();

@@ -180,18 +180,28 @@ export class RawVm {
     const bytes = this.ffi.QTS_GetArrayBufferLength(this.ctx, ptr);
     const data = this.ffi.QTS_GetArrayBuffer(this.ctx, ptr);
     if (data === 0) throw new Error('not an ArrayBuffer');
-    const copy = this.em.HEAPU8.slice(data, data + bytes);
+    const n = bytes / 8;
+    let out: number[];
+    if (data % 8 === 0) {
+      // Straight from the engine's heap: one copy, no intermediate buffers.
+      const heap = new Float64Array(this.em.HEAPU8.buffer, data, n);
+      out = new Array<number>(n);
+      for (let i = 0; i < n; i++) out[i] = heap[i]!;
+    } else out = Array.from(new Float64Array(this.em.HEAPU8.slice(data, data + bytes).buffer));
     this.em._free(data);
-    return Array.from(new Float64Array(copy.buffer));
+    return out;
   }
 
   /** A new ArrayBuffer holding `values` as float64s (owned). */
   newFloat64s(values: readonly number[]): number {
-    const bytes = new Uint8Array(Float64Array.from(values).buffer);
+    const n = values.length;
     // QuickJS takes the malloc'd block over and frees it with the ArrayBuffer.
-    const data = this.em._malloc(bytes.length);
-    this.em.HEAPU8.set(bytes, data);
-    return this.ffi.QTS_NewArrayBuffer(this.ctx, data, bytes.length);
+    const data = this.em._malloc(n * 8);
+    if (data % 8 === 0) {
+      const heap = new Float64Array(this.em.HEAPU8.buffer, data, n);
+      for (let i = 0; i < n; i++) heap[i] = values[i]!;
+    } else this.em.HEAPU8.set(new Uint8Array(Float64Array.from(values).buffer), data);
+    return this.ffi.QTS_NewArrayBuffer(this.ctx, data, n * 8);
   }
 
   /** Argument `i` of a host call (borrowed). */

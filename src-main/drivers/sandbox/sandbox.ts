@@ -128,6 +128,25 @@ export class PluginSandbox {
     return sandbox;
   }
 
+  /**
+   * load() on an engine instance made beforehand (drivers/plugin/engines.ts keeps some ready), so
+   * a machine can bind its plugin drivers without waiting: compiles (cached by source) and
+   * evaluates now, or throws the PluginError load() would reject with.
+   */
+  static loadWith(
+    module: QuickJSWASMModule,
+    source: string,
+    filename: string,
+    hostApi: HostApi,
+    options: SandboxOptions = {},
+  ): PluginSandbox {
+    const opts = { ...DEFAULT_SANDBOX_OPTIONS, ...options };
+    checkOptions(opts);
+    const sandbox = new PluginSandbox(source, compileCached(source, filename), opts);
+    sandbox.start(module, hostApi);
+    return sandbox;
+  }
+
   private constructor(source: string, compiled: CompiledPlugin, opts: Required<SandboxOptions>) {
     this.source = source;
     this.filename = compiled.filename;
@@ -142,6 +161,11 @@ export class PluginSandbox {
 
   has(path: string): boolean {
     return this.engine?.callbacks.has(path) ?? this.exportList.includes(path);
+  }
+
+  /** Where an export is declared in the TypeScript ("fault" -> its name's line and column). */
+  siteOf(path: string): Position {
+    return this.site(path);
   }
 
   /** The fault that stopped the sandbox, if one did. */
@@ -659,6 +683,23 @@ export class PluginSandbox {
     }
     this.exportList = Object.freeze([...e.callbacks.keys()]);
   }
+}
+
+/** Compiled plugins by file and source: reloading or reprobing the same text compiles once. */
+const compiledCache = new Map<string, CompiledPlugin>();
+const COMPILED_CACHE_SIZE = 16;
+
+function compileCached(source: string, filename: string): CompiledPlugin {
+  const key = `${filename}\0${source}`;
+  let c = compiledCache.get(key);
+  if (c) {
+    compiledCache.delete(key);
+  } else {
+    c = compilePlugin(source, filename);
+    if (compiledCache.size >= COMPILED_CACHE_SIZE) compiledCache.delete(compiledCache.keys().next().value!);
+  }
+  compiledCache.set(key, c);
+  return c;
 }
 
 function isNumberArray(v: unknown): v is number[] {

@@ -4,7 +4,9 @@
 export const EPERM = 1;
 export const ENOENT = 2;
 export const EINTR = 4;
+export const EIO = 5;
 export const ENXIO = 6;
+export const ENOEXEC = 8;
 export const EAGAIN = 11;
 export const ENOMEM = 12;
 export const EACCES = 13;
@@ -15,12 +17,17 @@ export const ENODEV = 19;
 export const EINVAL = 22;
 export const ENOSPC = 28;
 export const ERANGE = 34;
+export const EDEADLK = 35;
+/** A driver's probe asks to be tried again later (include/linux/errno.h, kernel-internal). */
+export const EPROBE_DEFER = 517;
 
 const NAMES: Record<number, string> = {
   [EPERM]: 'EPERM',
   [ENOENT]: 'ENOENT',
   [EINTR]: 'EINTR',
+  [EIO]: 'EIO',
   [ENXIO]: 'ENXIO',
+  [ENOEXEC]: 'ENOEXEC',
   [EAGAIN]: 'EAGAIN',
   [ENOMEM]: 'ENOMEM',
   [EACCES]: 'EACCES',
@@ -31,6 +38,8 @@ const NAMES: Record<number, string> = {
   [EINVAL]: 'EINVAL',
   [ENOSPC]: 'ENOSPC',
   [ERANGE]: 'ERANGE',
+  [EDEADLK]: 'EDEADLK',
+  [EPROBE_DEFER]: 'EPROBE_DEFER',
 };
 
 /** "-EBUSY" for -16; "0" for success. */
