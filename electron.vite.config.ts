@@ -2,13 +2,18 @@ import { resolve } from 'node:path';
 import { defineConfig } from 'electron-vite';
 import type { Plugin } from 'vite';
 import vue from '@vitejs/plugin-vue';
+import { monacoInlineWorkers } from './src-renderer/build/monaco-workers';
 
 // The built renderer is loaded from file://, so its CSP travels in the page: no remote origin, no inline
-// script or style, and no network at all (the lab is reached through the preload bridge).
+// script, and no network at all (the lab is reached through the preload bridge). Two allowances are
+// for Monaco (src-renderer/src/drivers/monaco.ts): its workers start from blob: URLs holding their
+// bundled code (worker-src only; scripts stay 'self'), and it writes its theme, token colours and
+// line positions as <style> elements and style attributes ('unsafe-inline' styles, never scripts).
 const RENDERER_CSP = [
   "default-src 'self'",
   "script-src 'self'",
-  "style-src 'self'",
+  "worker-src 'self' blob:",
+  "style-src 'self' 'unsafe-inline'",
   "img-src 'self' data:",
   "font-src 'self'",
   "connect-src 'none'",
@@ -49,7 +54,7 @@ export default defineConfig({
   renderer: {
     root: resolve(import.meta.dirname, 'src-renderer'),
     base: './',
-    plugins: [vue(), cspMeta()],
+    plugins: [vue(), monacoInlineWorkers(), cspMeta()],
     build: {
       outDir: resolve(import.meta.dirname, 'out/renderer'),
       rolldownOptions: { input: resolve(import.meta.dirname, 'src-renderer/index.html') },

@@ -1,0 +1,283 @@
+// The Drivers view in Chromium against the web host and a real lab: Monaco (bundled, with the
+// TypeScript language service and the hmm-lab declarations), driver files in a data folder with
+// autosave and a recovery copy, and Load & run of an edited bundled plugin: its dev_info line in
+// the log, the lab's migration counters, then an endless loop stopped with its line while the lab
+// goes on answering.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { LayoutSnapshot } from '../../src-main/api';
+import { startWebHost, type WebHost } from '../../src-main/hosts/web/main';
+import { WsLabClient } from '../../src-renderer/src/api/ws-client';
+
+const repo = resolve(import.meta.dirname, '../..');
+const webRoot = resolve(repo, 'out/web');
+const screenshot = resolve(repo, 'docs/drivers.png');
+const bundledDmirror = resolve(repo, 'plugins/dmirror/dmirror.ts');
+
+let host: WebHost;
+let browser: Browser;
+let page: Page;
+let lab: WsLabClient;
+let dataDir: string;
+const pageErrors: string[] = [];
+/** The page's globals page.evaluate uses (this tsconfig has no DOM types). */
+type PageGlobals = {
+  localStorage: { getItem(k: string): string | null; setItem(k: string, v: string): void };
+};
+
+const userFile = (name: string) => join(dataDir, 'drivers', name);
+const fileButton = (origin: 'user' | 'bundled', name: string) =>
+  page.locator(`.driver-file-list .file[data-origin="${origin}"][data-name="${name}"]`);
+const openName = () => page.getByTestId('open-driver').innerText();
+const saveState = () => page.locator('[data-save-state]').getAttribute('data-save-state');
+const editorLines = () => page.locator('.driver-editor .monaco-editor .view-lines');
+const activeLine = () => page.locator('.driver-editor .line-numbers.active-line-number').innerText();
+const errorSquiggles = () => page.locator('.driver-editor .squiggly-error').count();
+const counter = (key: string) => page.locator(`.driver-run-panel [data-counter="${key}"]`);
+const phase = () => page.getByTestId('run-phase').getAttribute('class');
+
+/** Put the cursor at the end of line n (Monaco's Go to Line), ready to type. */
+async function endOfLine(n: number): Promise<void> {
+  await editorLines().click();
+  await page.keyboard.press('Control+G');
+  await page.keyboard.type(String(n));
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('End');
+}
+
+/** Insert lines after line n, as typed text (no auto-closing brackets, no auto-indent). */
+async function insertAfter(n: number, text: string): Promise<void> {
+  await endOfLine(n);
+  await page.keyboard.insertText(`\n${text}`);
+}
+
+/** Delete `count` lines from line n (Monaco's Delete Line). */
+async function deleteLines(n: number, count: number): Promise<void> {
+  await endOfLine(n);
+  for (let i = 0; i < count; i++) await page.keyboard.press('Control+Shift+K');
+}
+
+/** The line (1-based) that opens the body of `export function name(`, in source. */
+function bodyLine(source: string, name: string): number {
+  const lines = source.split('\n');
+  const start = lines.findIndex((l) => new RegExp(`^export function ${name}\\(`).test(l));
+  if (start < 0) throw new Error(`no export function ${name} in the plugin`);
+  const open = lines.findIndex((l, i) => i >= start && l.trimEnd().endsWith('{'));
+  return open + 1;
+}
+
+async function waitSaved(): Promise<void> {
+  await expect.poll(saveState, { timeout: 10_000 }).toBe('saved');
+}
+
+beforeAll(async () => {
+  if (!existsSync(resolve(webRoot, 'index.html'))) {
+    const { build } = await import('vite');
+    await build({ configFile: resolve(repo, 'vite.web.config.ts'), logLevel: 'warn' });
+  }
+  dataDir = mkdtempSync(join(tmpdir(), 'hmm-lab-e2e-drivers-'));
+  host = await startWebHost({ port: 0, root: webRoot, dataDir });
+  lab = new WsLabClient(`${host.url.replace(/^http/, 'ws')}api`, (u) => new WebSocket(u));
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(m.text());
+  });
+  await page.goto(`${host.url}#/drivers`);
+  await page.locator('.drivers-view').waitFor();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  lab?.close();
+  await host?.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('Drivers view', () => {
+  it('opens from the nav and lists the bundled plugins read-only, with no user drivers yet', async () => {
+    await expect(page.locator('.nav-item.active').innerText()).resolves.toContain('Drivers');
+    await expect(page.locator('.view-header h1').innerText()).resolves.toBe('Drivers');
+    await fileButton('bundled', 'dmirror.ts').waitFor();
+    await expect(page.locator('.driver-file-list .file[data-origin="user"]').count()).resolves.toBe(0);
+    // The first bundled plugin opens on its own, read-only, in Monaco.
+    await editorLines().waitFor({ timeout: 30_000 });
+    await expect(page.locator('.editor-head .badge').innerText()).resolves.toContain('read-only');
+  });
+
+  it('editing a bundled plugin makes a user copy in the data folder; the bundled one stays', async () => {
+    await fileButton('bundled', 'dmirror.ts').click();
+    await expect.poll(openName).toBe('dmirror.ts');
+    await page.getByRole('button', { name: 'Edit a copy' }).click();
+    await fileButton('user', 'dmirror.ts').waitFor();
+    await expect(fileButton('user', 'dmirror.ts').getAttribute('aria-pressed')).resolves.toBe('true');
+    await expect(page.locator('.editor-head .badge').count()).resolves.toBe(0);
+    expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toBe(readFileSync(bundledDmirror, 'utf8'));
+  });
+
+  it('TypeScript checks as you type against the hmm-lab declarations, with their docs on hover', async () => {
+    await expect.poll(errorSquiggles, { timeout: 20_000 }).toBe(0);
+    const source = readFileSync(userFile('dmirror.ts'), 'utf8');
+    const lines = source.split('\n').length;
+    await insertAfter(
+      lines,
+      "const oops: string = 42;\nimport { dev_info as e2e_check } from 'hmm-lab';\ne2e_check(7);",
+    );
+    // The recovery copy is written at once, before the autosave.
+    const recovered = await page.evaluate(() =>
+      (globalThis as unknown as PageGlobals).localStorage.getItem('hmm-lab:driver-recovery:dmirror.ts'),
+    );
+    expect(JSON.parse(recovered!).source).toContain('const oops: string = 42;');
+    await expect.poll(errorSquiggles, { timeout: 20_000 }).toBeGreaterThanOrEqual(2);
+    // Hover docs come from hmm-lab.d.ts.
+    await page
+      .locator('.driver-editor .view-line span', { hasText: /^e2e_check$/ })
+      .last()
+      .hover();
+    const hover = page.locator('.monaco-hover:not(.hidden)');
+    await expect.poll(() => hover.innerText(), { timeout: 10_000 }).toContain('KERN_INFO');
+    await page.mouse.move(5, 5);
+    await waitSaved();
+    expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toContain('const oops: string = 42;');
+    // Taken out again: clean, and saved so.
+    await deleteLines(lines + 1, 3);
+    await expect.poll(errorSquiggles, { timeout: 20_000 }).toBe(0);
+    await waitSaved();
+    expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toBe(source);
+  });
+
+  it('a recovery copy newer than the saved file comes back after a reload, and is saved', async () => {
+    const source = readFileSync(userFile('dmirror.ts'), 'utf8');
+    await page.evaluate(
+      (src) =>
+        (globalThis as unknown as PageGlobals).localStorage.setItem(
+          'hmm-lab:driver-recovery:dmirror.ts',
+          JSON.stringify({ source: src, at: Date.now() + 1000 }),
+        ),
+      `${source}// typed just before the crash\n`,
+    );
+    await page.reload();
+    await page.locator('.drivers-view').waitFor();
+    await expect.poll(openName).toBe('dmirror.ts');
+    await expect(page.locator('.editor-panel .notice').innerText()).resolves.toContain('Restored edits');
+    await waitSaved();
+    expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toBe(`${source}// typed just before the crash\n`);
+    await expect
+      .poll(() =>
+        page.evaluate(() =>
+          (globalThis as unknown as PageGlobals).localStorage.getItem('hmm-lab:driver-recovery:dmirror.ts'),
+        ),
+      )
+      .toBeNull();
+  });
+
+  it('a new driver from the template, renamed, then deleted into .deleted/', async () => {
+    await page.getByRole('button', { name: 'New' }).click();
+    await page.locator('input[name=driver-name]').fill('scratch.ts');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await expect.poll(openName).toBe('scratch.ts');
+    expect(readFileSync(userFile('scratch.ts'), 'utf8')).toContain("from 'hmm-lab'");
+    await expect.poll(errorSquiggles, { timeout: 20_000 }).toBe(0);
+
+    await page.getByRole('button', { name: 'Rename', exact: true }).click();
+    await page.locator('input[name=driver-name]').fill('../x.ts');
+    await expect(page.locator('.name-form button[type=submit]').isDisabled()).resolves.toBe(true);
+    await page.locator('input[name=driver-name]').fill('renamed.ts');
+    await page.locator('.name-form button[type=submit]').click();
+    await expect.poll(openName).toBe('renamed.ts');
+    expect(existsSync(userFile('scratch.ts'))).toBe(false);
+
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    await page.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
+    await fileButton('user', 'renamed.ts').waitFor({ state: 'detached' });
+    expect(existsSync(userFile('renamed.ts'))).toBe(false);
+    const [kept] = readdirSync(join(dataDir, 'drivers/.deleted'));
+    expect(readFileSync(join(dataDir, 'drivers/.deleted', kept!), 'utf8')).toContain("from 'hmm-lab'");
+    await fileButton('user', 'dmirror.ts').click();
+    await expect.poll(openName).toBe('dmirror.ts');
+  });
+
+  it('a syntax error is refused by loadDriver and marked on its line', async () => {
+    const source = readFileSync(userFile('dmirror.ts'), 'utf8');
+    const line = bodyLine(source, 'fault');
+    await insertAfter(line, '  let = ;');
+    await page.getByTestId('load-run').click();
+    await expect.poll(phase, { timeout: 20_000 }).toContain('compile-failed');
+    await expect(page.getByRole('list', { name: 'Compile errors' }).innerText()).resolves.toContain(
+      `dmirror.ts:${line + 1}:`,
+    );
+    await expect.poll(activeLine).toBe(String(line + 1));
+    await deleteLines(line + 1, 1);
+    await waitSaved();
+    expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toBe(source);
+  });
+
+  it('a dev_info line added to the fault callback shows in the log after Load & run, with the migration counters', async () => {
+    const source = readFileSync(userFile('dmirror.ts'), 'utf8');
+    // Its own import, so the test does not depend on what the plugin imports.
+    await insertAfter(1, "import { dev_info as e2e_info } from 'hmm-lab';");
+    await insertAfter(bodyLine(source, 'fault') + 1, "  e2e_info('e2e: the fault callback ran');");
+    await page.getByTestId('load-run').click();
+    await expect.poll(phase, { timeout: 30_000 }).toContain('done');
+    const log = page.getByRole('log', { name: 'Kernel log' });
+    await expect.poll(() => log.innerText(), { timeout: 10_000 }).toContain('e2e: the fault callback ran');
+    await expect(counter('migratedToDevice').innerText()).resolves.toBe('64');
+    await expect(counter('migratedToSystem').innerText()).resolves.toBe('64');
+    await expect(counter('lost').innerText()).resolves.toBe('0');
+    expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toContain(
+      "e2e_info('e2e: the fault callback ran');",
+    );
+  });
+
+  it('an endless loop in the fault callback is stopped: a timeout naming its line, and the editor goes there', async () => {
+    const source = readFileSync(userFile('dmirror.ts'), 'utf8');
+    const faultLine = bodyLine(source, 'fault');
+    const loopLine = faultLine + 1;
+    await insertAfter(faultLine, '  for (;;) {}');
+    await page.getByTestId('load-run').click();
+    const banner = page.getByTestId('driver-fault');
+    await banner.waitFor({ timeout: 30_000 });
+    const text = await banner.innerText();
+    expect(text).toMatch(/^timeout/i);
+    expect(text).toMatch(/in fault at dmirror\.ts:\d+:\d+ — .*budget/);
+    // QuickJS places the interrupt at the loop, or at the start of the function it spins in.
+    const line = Number(/dmirror\.ts:(\d+):/.exec(text)![1]);
+    expect([faultLine, loopLine]).toContain(line);
+    await expect.poll(activeLine, { timeout: 10_000 }).toBe(String(line));
+    await expect(page.locator('.driver-editor .driver-fault-line').count()).resolves.toBeGreaterThan(0);
+    await expect.poll(phase, { timeout: 30_000 }).toContain('failed');
+    mkdirSync(dirname(screenshot), { recursive: true });
+    await page.mouse.move(5, 5);
+    await page.screenshot({ path: screenshot });
+  });
+
+  it('the lab is still usable after the fault: it answers, and the Layout view shows the machine', async () => {
+    const layout = (await lab.request({ type: 'layout' })) as LayoutSnapshot;
+    expect(layout.devices.map((d) => d.name)).toContain('gpu0');
+    await page.goto(`${host.url}#/layout`);
+    await page.locator('.resource-table tr[data-name="gpu0"]').waitFor();
+    await page.goto(`${host.url}#/drivers`);
+    await page.locator('.drivers-view').waitFor();
+    // And the source with the loop is still there, as saved.
+    expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toContain('for (;;) {}');
+  });
+
+  it('logs no errors (CSP violations included)', () => {
+    expect(pageErrors).toEqual([]);
+  });
+});
