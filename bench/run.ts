@@ -51,6 +51,17 @@ export interface SandboxFigures {
   timeoutMs: number;
 }
 
+/** Device faults through a driver plugin (bench/plugin-faults.ts). */
+export interface PluginFaultFigures {
+  faults: number;
+  faultMs: number;
+  faultsPerSec: number;
+  /** Wall time per CPU fault on a device entry served by the plugin's fault callback. */
+  faultUs: number;
+  /** The dmirror plugin's migrate command, 64-page migrate_vma batches. */
+  migratePagesPerSec: number;
+}
+
 export interface BenchReport {
   machine: { node: string; platform: string; cpus: number };
   runs: number;
@@ -63,6 +74,7 @@ export interface BenchReport {
   migrate: MigrateFigures;
   ops: { simulator: OpFigures; native: OpFigures | null };
   sandbox: SandboxFigures;
+  pluginFaults: PluginFaultFigures;
 }
 
 const OP_PAGES = 65536;
@@ -124,6 +136,11 @@ export async function runBenchmarks(opts: {
       runScript<SandboxFigures>('./sandbox.ts'),
     ),
   );
+  const pluginFaults = medians(
+    repeat('100,000 device faults through the dmirror plugin', () =>
+      runScript<PluginFaultFigures>('./plugin-faults.ts'),
+    ),
+  );
   // One process each, which takes its own medians over `runs` rounds.
   progress(`mmap/touch/fork/mprotect/munmap of ${OP_PAGES} pages in the simulator`);
   const simulator = runScript<OpFigures>('./kernel-ops.ts', [String(OP_PAGES), String(runs)]);
@@ -151,6 +168,7 @@ export async function runBenchmarks(opts: {
     migrate,
     ops: { simulator, native },
     sandbox,
+    pluginFaults,
   };
 }
 
@@ -158,7 +176,7 @@ const rate = (perSec: number): string => Math.round(perSec).toLocaleString('en-U
 const ns = (v: number): string => `${v.toFixed(0)} ns`;
 
 export function formatReport(r: BenchReport): string {
-  const { boot: b, migrate: m, ops, sandbox: s } = r;
+  const { boot: b, migrate: m, ops, sandbox: s, pluginFaults: pf } = r;
   const us = (v: number): string => `${v.toFixed(2)} us`;
   const opRow = (label: string, f: Exclude<keyof OpFigures, 'pages'>): string =>
     `| ${label} | ${ns(ops.simulator[f])} | ${ops.native ? ns(ops.native[f]) : 'n/a'} | ${r.vs_kernel ? r.vs_kernel[f].toFixed(2) : 'n/a'} |`;
@@ -182,6 +200,8 @@ export function formatReport(r: BenchReport): string {
     `| plugin call with 512 page numbers in and out | ${us(s.batch512Us)} |`,
     `| plugin load (compile TS, new engine, evaluate): first / later | ${s.firstLoadMs.toFixed(0)} / ${s.loadMs.toFixed(1)} ms |`,
     `| endless loop stopped by the default budget (1,000 polls) | ${s.timeoutMs.toFixed(0)} ms |`,
+    `| ${pf.faults.toLocaleString('en-US')} CPU faults on device entries through the dmirror plugin's fault callback | ${rate(pf.faultsPerSec)} faults/s (${us(pf.faultUs)} each, ${(pf.faultMs / 1000).toFixed(2)} s) |`,
+    `| the dmirror plugin's migrate command (64-page migrate_vma batches) | ${rate(pf.migratePagesPerSec)} pages/s |`,
     '',
     `| per page, ${ops.simulator.pages} pages | simulator | real kernel | ratio |`,
     '|---|---|---|---|',

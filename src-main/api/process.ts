@@ -1,6 +1,7 @@
 // Processes as the lab reports them: their address spaces, rss counters over simulated
 // time and the page-table entries behind a mapping. Addresses are lowercase hex strings
 // (user addresses reach 2^47 and the contract is JSON); counts are in pages.
+import type { WorkloadCounters } from './run';
 
 /** The rss counters of an mm (mm->rss_stat), in pages. */
 export interface RssCounters {
@@ -109,7 +110,7 @@ export interface DataSummary {
  * The result of one scenario step (../shared/design/SCENARIOS.md). `ret` is 0, a number
  * returned by a driver, or the kernel error name ("-EINVAL").
  */
-export interface OpResult {
+export interface OpResult extends Partial<WorkloadCounters> {
   op: string;
   ret?: number | string;
   addr?: string;

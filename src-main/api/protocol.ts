@@ -2,6 +2,10 @@
 // bridge, the web host's WebSocket and the tests all speak these messages.
 import type { DeviceKind, LayoutSnapshot } from './layout';
 import type { OpResult, PageTableView, ProcessInfo, RssSeries } from './process';
+import type { MirrorEvent, MirrorView } from './mirror';
+import type { RunEvent, RunRequest, RunResponses } from './run';
+import type { DriverFilesRequest, DriverFilesResponses } from './drivers-files';
+import type { DriverErrorEvent, DriversRequest, DriversResponses } from './drivers';
 
 /**
  * One scenario step (../shared/design/SCENARIOS.md): `{ "op": "mmap", "proc": "p", ... }`.
@@ -33,10 +37,20 @@ export type LabRequest =
    * `at` (a mapping name or a hex address inside a vma); default: its first vma from the start.
    */
   | { type: 'pageTable'; proc: string; at?: string; offset?: number; pages?: number }
-  | { type: 'rssSeries' };
+  | { type: 'rssSeries' }
+  /**
+   * The Mirror view: the CPU and `device`'s page tables of process `proc` side by side, for
+   * up to 4096 pages from `offset` (pages) into the mapping `at`.
+   */
+  | { type: 'mirror'; proc: string; device: string; at?: string; offset?: number; pages?: number }
+  /** The latest lines of the mirror trace (what `mirror` events carried so far). */
+  | { type: 'mirrorEvents' }
+  | RunRequest
+  | DriverFilesRequest
+  | DriversRequest;
 
 /** What each request answers, keyed by request type. */
-export interface LabResponses {
+export interface LabResponses extends RunResponses, DriverFilesResponses, DriversResponses {
   layout: LayoutSnapshot;
   loadMachine: LayoutSnapshot;
   addDevice: LayoutSnapshot;
@@ -46,6 +60,8 @@ export interface LabResponses {
   processes: ProcessInfo[];
   pageTable: PageTableView;
   rssSeries: RssSeries[];
+  mirror: MirrorView;
+  mirrorEvents: MirrorEvent[];
 }
 
 export type LabResponse<R extends LabRequest> = LabResponses[R['type']];
@@ -66,7 +82,12 @@ export type LabEvent =
   | { type: 'layout'; layout: LayoutSnapshot }
   | { type: 'log'; line: LogLine }
   | { type: 'processes'; processes: ProcessInfo[]; seq: number }
-  | { type: 'rss'; series: RssSeries[] };
+  | { type: 'rss'; series: RssSeries[] }
+  /** New lines of the mirror trace after a step; `reset` when a new machine starts it over. */
+  | { type: 'mirror'; events: MirrorEvent[]; reset?: boolean }
+  | RunEvent
+  /** A driver plugin faulted or broke a kernel rule (api/drivers.ts). */
+  | DriverErrorEvent;
 
 /** A failed request: the message is for people, `code` the kernel error or "EINPUT" for bad input. */
 export interface LabError {

@@ -3,15 +3,23 @@
 import { DEFAULT_CONFIG, type KernelConfig } from '../kernel/include/config';
 import type { BootParams, MemRange } from '../kernel/init/main';
 import { BUILTIN_DRIVERS, type DeviceConfig, type DeviceKind } from '../drivers/builtin';
+import { bundledPlugins, isPluginDriver } from '../drivers/plugin/sources';
 import { InputError } from './input-error';
 import { hex, humanSize, parseSize } from './numbers';
+import { COST_KEYS, LINK_KINDS, type CostOverrides, type LinkKind } from './clock';
 
 export interface MachineSpec {
   name: string;
   config: KernelConfig;
   ram: MemRange[];
   reserved: (MemRange & { name: string })[];
-  devices: DeviceConfig[];
+  devices: (DeviceConfig & { link?: LinkKind })[];
+  /** Costs that replace the defaults of lab/clock.ts (docs/COSTS.md). */
+  costs?: CostOverrides;
+  /** The link of devices that name none. */
+  link?: LinkKind;
+  /** The machine file's directory: a device's plugin driver path is relative to it. */
+  dir?: string;
 }
 
 const G = 2 ** 30;
@@ -45,6 +53,8 @@ const TOP_FIELDS = [
   'ram',
   'reserved',
   'devices',
+  'costs',
+  'link',
 ];
 const KINDS: DeviceKind[] = ['private', 'public', 'pmem'];
 const PMEM_MODES = ['fsdax', 'sector', 'raw'] as const;
@@ -165,12 +175,58 @@ export function parseMachine(input: unknown, name: string, source = 'machine'): 
       throw new InputError(`${source}.devices[${i}].name`, `duplicate device name "${d.name}"`);
     names.add(d.name);
   });
-  return { name, config, ram: sortedRam.map(({ start, size }) => ({ start, size })), reserved, devices };
+  return {
+    name,
+    config,
+    ram: sortedRam.map(({ start, size }) => ({ start, size })),
+    reserved,
+    devices,
+    ...(input.costs !== undefined && { costs: parseCosts(input.costs, `${source}.costs`) }),
+    ...(input.link !== undefined && { link: parseLink(input.link, `${source}.link`) }),
+  };
 }
 
-export function parseDevice(d: unknown, path: string, page: number, space: number): DeviceConfig {
+function parseLink(v: unknown, path: string): LinkKind {
+  if (typeof v !== 'string' || !LINK_KINDS.includes(v as LinkKind))
+    throw new InputError(path, `expected one of ${LINK_KINDS.join(', ')}, got ${JSON.stringify(v)}`);
+  return v as LinkKind;
+}
+
+function positive(v: unknown, path: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+    throw new InputError(path, `expected a positive number, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** A machine file's `costs`: any keys of the cost model, each a positive number (`links` by link). */
+export function parseCosts(v: unknown, path: string): CostOverrides {
+  if (!isObject(v)) throw new InputError(path, 'expected an object of costs, like {"cpuFaultNs": 1300}');
+  checkFields(v, COST_KEYS, path);
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(v)) {
+    if (key === 'links') {
+      if (!isObject(value)) throw new InputError(`${path}.links`, 'expected an object of GB/s by link');
+      checkFields(value, [...LINK_KINDS], `${path}.links`);
+      const links: Record<string, number> = {};
+      for (const [l, bw] of Object.entries(value)) links[l] = positive(bw, `${path}.links.${l}`);
+      out.links = links;
+    } else out[key] = positive(value, `${path}.${key}`);
+  }
+  if (out.dmaEfficiency !== undefined && (out.dmaEfficiency as number) > 1)
+    throw new InputError(`${path}.dmaEfficiency`, `expected at most 1, got ${String(out.dmaEfficiency)}`);
+  if (out.faultBatchSize !== undefined && !Number.isInteger(out.faultBatchSize))
+    throw new InputError(`${path}.faultBatchSize`, `expected an integer, got ${String(out.faultBatchSize)}`);
+  return out as CostOverrides;
+}
+
+export function parseDevice(
+  d: unknown,
+  path: string,
+  page: number,
+  space: number,
+): DeviceConfig & { link?: LinkKind } {
   if (!isObject(d)) throw new InputError(path, 'expected a device object');
-  checkFields(d, ['name', 'kind', 'memory', 'driver', 'start', 'mode'], path);
+  checkFields(d, ['name', 'kind', 'memory', 'driver', 'start', 'mode', 'link'], path);
   if (typeof d.name !== 'string' || !/^[A-Za-z0-9_.-]{1,32}$/.test(d.name))
     throw new InputError(`${path}.name`, 'expected a device name of 1-32 letters, digits, "_", "." or "-"');
   if (typeof d.kind !== 'string' || !KINDS.includes(d.kind as DeviceKind))
@@ -187,12 +243,17 @@ export function parseDevice(d: unknown, path: string, page: number, space: numbe
   if (memory >= space)
     throw new InputError(`${path}.memory`, `${humanSize(memory)} does not fit in the physical address space`);
   const driver = d.driver === undefined ? BUILTIN_DRIVERS[kind] : d.driver;
-  if (typeof driver !== 'string' || driver !== BUILTIN_DRIVERS[kind])
+  // A built-in driver for the kind, a bundled plugin by name, or a plugin file by path.
+  if (typeof driver !== 'string' || (driver !== BUILTIN_DRIVERS[kind] && !isPluginDriver(driver)))
     throw new InputError(
       `${path}.driver`,
-      `unknown driver ${JSON.stringify(driver)} for a ${kind} device (available: ${BUILTIN_DRIVERS[kind]})`,
+      `unknown driver ${JSON.stringify(driver)} for a ${kind} device (available: ${[
+        BUILTIN_DRIVERS[kind],
+        ...bundledPlugins().map((p) => (BUILTIN_DRIVERS[kind] === p || p === 'dmirror' ? `plugin:${p}` : p)),
+      ].join(', ')}, or a path to a .ts plugin)`,
     );
-  const cfg: DeviceConfig = { name: d.name, kind, memory, driver };
+  const cfg: DeviceConfig & { link?: LinkKind } = { name: d.name, kind, memory, driver };
+  if (d.link !== undefined) cfg.link = parseLink(d.link, `${path}.link`);
   if (kind === 'private') {
     if (d.start !== undefined)
       throw new InputError(

@@ -2,9 +2,10 @@
 // hotplugged and removed while it runs; a removal may wait for pages still in use.
 import { start_kernel, BootError } from '../kernel/init/main';
 import type { Kernel } from '../kernel/kernel';
-import { errname } from '../kernel/include/errno';
+import { EBUSY, ENOENT, errname } from '../kernel/include/errno';
 import { wait_for_completion } from '../kernel/kernel/sched/completion';
 import { probeDevice, removeDevice, type BoundDevice, type DeviceConfig } from '../drivers/builtin';
+import { PluginHost, type PluginSource } from '../drivers/plugin';
 import { InputError } from './input-error';
 import { bootParams, type MachineSpec } from './machine-file';
 
@@ -18,7 +19,14 @@ export class Machine {
   readonly kernel: Kernel;
   readonly devices = new Map<string, BoundDevice | FailedDevice>();
 
-  constructor(readonly spec: MachineSpec) {
+  /**
+   * `plugins` says which devices plugin drivers serve and hears their reports; its engines
+   * must be ready for them (await plugins.prepare(spec.devices) first).
+   */
+  constructor(
+    readonly spec: MachineSpec,
+    readonly plugins: PluginHost = new PluginHost(),
+  ) {
     try {
       this.kernel = start_kernel(bootParams(spec));
     } catch (e) {
@@ -32,7 +40,15 @@ export class Machine {
   probe(cfg: DeviceConfig): number {
     if (this.devices.has(cfg.name))
       throw new InputError('device.name', `a device named "${cfg.name}" already exists`);
-    const bound = probeDevice(this.kernel, cfg);
+    let src: PluginSource | null;
+    try {
+      src = this.plugins.resolve(cfg, this.spec.dir);
+    } catch (e) {
+      this.kernel.printk('err', `${cfg.name}: cannot read driver ${cfg.driver}: ${(e as Error).message}`);
+      this.devices.set(cfg.name, { config: cfg, error: -ENOENT });
+      return -ENOENT;
+    }
+    const bound = src ? this.plugins.probe(this.kernel, cfg, src) : probeDevice(this.kernel, cfg);
     if (typeof bound === 'number') {
       this.kernel.printk('err', `${cfg.name}: probe of ${cfg.driver} failed with error ${errname(bound)}`);
       this.devices.set(cfg.name, { config: cfg, error: bound });
@@ -55,6 +71,26 @@ export class Machine {
       this.devices.delete(name);
       onGone();
     });
+  }
+
+  /**
+   * Bind a device to its driver again (a plugin reloaded from the editor): the old driver
+   * unbinds, its device memory in use comes home, and the device is probed afresh with the
+   * same configuration. 0, the probe's errno, or -EBUSY when the old device cannot go yet.
+   */
+  rebind(name: string): number {
+    const d = this.devices.get(name);
+    if (!d) throw new InputError('name', `no device named "${name}"`);
+    const cfg = d.config;
+    if ('error' in d) this.devices.delete(name);
+    else {
+      d.driver?.unbind({ evict: true });
+      wait_for_completion(removeDevice(this.kernel, d), () => {
+        if (this.devices.get(name) === d) this.devices.delete(name);
+      });
+      if (this.devices.has(name)) return -EBUSY;
+    }
+    return this.probe(cfg);
   }
 
   /** Devices whose probe failed, with the kernel error name. */

@@ -37,13 +37,14 @@ import { copy_from_user, copy_to_user } from '../kernel/arch/x86/lib/usercopy';
 import { show_smaps } from '../kernel/fs/proc/task_mmu';
 import { dax_file_create, dax_fs } from '../kernel/fs/dax';
 import type { BoundDevice } from '../drivers/builtin';
-import type { dmirror_device } from '../drivers/dmirror';
+import type { DeviceCommandResult, DeviceDriver } from '../drivers/driver';
 import type { VirtualClock } from './clock';
 import type { RssRecorder } from './rss';
 import type { Machine } from './machine';
 import { InputError } from './input-error';
 import { fillBytes, int32Head, parseFill, type Fill } from './fill';
 import { hex, parseSize } from './numbers';
+import { runWorkload } from './workload';
 
 /** A mapping made by `mmap`: where the scenario put it, for `at` to find in any process. */
 export interface Mapping {
@@ -83,9 +84,6 @@ const ADVICE: Record<string, number> = {
   dontneed: MADV_DONTNEED,
   free: MADV_FREE,
 };
-/** The bundled dmirror driver's commands the lab can run. */
-const DEVICE_CMDS = ['migrate', 'migrate_to_sys'] as const;
-type DeviceCmd = (typeof DEVICE_CMDS)[number];
 /** Fields any step may carry besides its own. */
 const COMMON = ['op', 'expect', 'comment'];
 
@@ -178,6 +176,8 @@ export class Userland {
   readonly mappings = new Map<string, Mapping>();
   readonly files = new Map<string, file>();
   readonly buffers = new Map<string, Uint8Array>();
+  /** The scenario's seed: `run` workloads draw their random numbers from it. */
+  seed = 0;
   /** Devices each process has open, as "proc\0device". */
   private readonly opened = new Set<string>();
   /** The DAX filesystem of each pmem device, made on first use. */
@@ -206,6 +206,11 @@ export class Userland {
     const outcome = this.dispatch(op, r);
     outcome.result.t = this.clock.now;
     return outcome;
+  }
+
+  /** Whether the process named `proc` has the device named `device` open. */
+  isOpen(proc: string, device: string): boolean {
+    return this.opened.has(`${proc}\0${device}`);
   }
 
   /** The name of a process, by task. */
@@ -250,10 +255,12 @@ export class Userland {
         return this.check(r);
       case 'stat':
         return this.stat(r);
+      case 'run':
+        return this.runOp(r);
       default:
         throw new InputError(
           r.at('op'),
-          `unknown op ${JSON.stringify(op)} (expected one of: spawn, fork, exit, file, mmap, munmap, mprotect, madvise, mremap, store, load, buffer, check, stat, device, open, close)`,
+          `unknown op ${JSON.stringify(op)} (expected one of: spawn, fork, exit, file, mmap, munmap, mprotect, madvise, mremap, store, load, buffer, check, stat, device, open, close, run)`,
         );
     }
   }
@@ -515,8 +522,8 @@ export class Userland {
 
   // ---- devices -----------------------------------------------------------------------
 
-  /** The dmirror instance of a device, by the step's `device` name. */
-  private dmirror(r: StepReader): { name: string; mdevice: dmirror_device } {
+  /** The driver of a device, by the step's `device` name. */
+  private driverOf(r: StepReader): { name: string; driver: DeviceDriver } {
     const name = r.name('device');
     const d = this.machine.devices.get(name);
     if (!d) {
@@ -527,88 +534,107 @@ export class Userland {
       );
     }
     if ('error' in d) throw new InputError(r.at('device'), `device "${name}" failed its probe`);
-    if (!d.dmirror)
-      throw new InputError(r.at('device'), `device "${name}" is not served by the dmirror driver`);
-    return { name, mdevice: d.dmirror };
+    if (!d.driver)
+      throw new InputError(
+        r.at('device'),
+        `device "${name}" has no driver that takes commands (${d.config.driver})`,
+      );
+    return { name, driver: d.driver };
   }
 
-  /** open/close: the process opens the device file (its driver mirrors the mm on first use). */
+  /** The opened devices' drivers changed (a plugin reloaded): open them again for their processes. */
+  reopen(device: string): void {
+    const d = this.machine.devices.get(device);
+    if (!d || 'error' in d || !d.driver) return;
+    for (const key of this.opened) {
+      const [proc, dev] = key.split('\0') as [string, string];
+      const task = this.procs.get(proc);
+      if (dev === device && task) d.driver.open(task);
+    }
+  }
+
+  /**
+   * open/close: the process opens the device file, and the driver mirrors its mm
+   * (dmirror_fops_open); closing it unregisters the mirror (dmirror_fops_release).
+   */
   private open(r: StepReader, open: boolean): OpOutcome {
     r.only(['proc', 'device']);
-    this.proc(r);
-    const { name } = this.dmirror(r);
+    const task = this.proc(r);
+    const { name, driver } = this.driverOf(r);
     const key = `${r.name('proc')}\0${name}`;
     this.clock.syscall();
-    if (open) this.opened.add(key);
-    else if (!this.opened.delete(key))
+    if (open) {
+      const ret = driver.open(task);
+      if (ret) return { result: this.result('open', { ret: errname(ret) }), changed: false };
+      this.opened.add(key);
+    } else if (!this.opened.delete(key))
       throw new InputError(r.at('device'), `"${name}" is not open in "${r.name('proc')}"`);
+    else driver.close(task);
     return { result: this.result(open ? 'open' : 'close', { ret: 0 }), changed: false };
   }
 
   /**
-   * A dmirror command on [at + offset, + pages). `migrate` moves the pages to device memory
-   * and, with `buffer`, reads them back through the device's page table into it.
+   * A driver command on [at + offset, + pages), as the ioctls of lib/test_hmm.c for the
+   * dmirror drivers: `read` (into `buffer`), `write` (from `buffer`), `migrate` (then read
+   * back into `buffer`), `migrate_to_sys`, `snapshot` (one byte per page, also into
+   * `buffer`) and `release` (all of the device's memory, no range); a plugin driver may
+   * answer others. Results: ret, cpages, faults, bytes, and a plugin's own fields.
    */
   private device(r: StepReader): OpOutcome {
     r.only(['device', 'proc', 'cmd', 'at', 'offset', 'pages', 'buffer']);
     const task = this.proc(r);
-    const { name, mdevice } = this.dmirror(r);
+    const { name, driver } = this.driverOf(r);
     const cmd = r.step.cmd;
-    if (typeof cmd !== 'string' || !(DEVICE_CMDS as readonly string[]).includes(cmd))
+    if (typeof cmd !== 'string' || !driver.commands.includes(cmd))
       throw new InputError(
         r.at('cmd'),
-        `expected one of ${DEVICE_CMDS.map((c) => `"${c}"`).join(', ')}, got ${JSON.stringify(cmd)}`,
+        `expected one of ${driver.commands.map((c) => `"${c}"`).join(', ')}, got ${JSON.stringify(cmd)}`,
       );
     if (!this.opened.has(`${r.name('proc')}\0${name}`))
       throw new InputError(r.at('device'), `"${name}" is not open in "${r.name('proc')}" (open it first)`);
-    const m = this.mapping(r);
     const ps = this.k.c.PAGE_SIZE;
-    const offset = r.optSize('offset') ?? 0;
-    if (offset > m.length)
-      throw new InputError(
-        r.at('offset'),
-        `expected at most ${m.length} (the mapping's size), got ${offset}`,
-      );
-    const pages = r.count('pages') ?? Math.ceil((m.length - offset) / ps);
-    let buf: Uint8Array | undefined;
+    let buf: Uint8Array | null = null;
     if (r.has('buffer')) {
       const bname = r.name('buffer');
-      buf = this.buffers.get(bname);
+      buf = this.buffers.get(bname) ?? null;
       if (!buf)
         throw new InputError(
           r.at('buffer'),
           `no buffer named "${bname}" (make one with the buffer op first)`,
         );
+    } else if (cmd === 'write')
+      throw new InputError(r.at('buffer'), 'expected a buffer: "write" writes its bytes into the pages');
+    let addr = 0;
+    let pages = 0;
+    if (cmd !== 'release' || r.has('at')) {
+      const m = this.mapping(r);
+      const offset = r.optSize('offset') ?? 0;
+      if (offset > m.length)
+        throw new InputError(
+          r.at('offset'),
+          `expected at most ${m.length} (the mapping's size), got ${offset}`,
+        );
+      pages = r.count('pages') ?? Math.ceil((m.length - offset) / ps);
+      if (cmd === 'read' || cmd === 'write' || (cmd === 'migrate' && buf)) this.transfer(r, pages * ps);
+      addr = m.addr + offset;
     }
-    const addr = m.addr + offset;
     this.clock.syscall();
-    const res =
-      (cmd as DeviceCmd) === 'migrate'
-        ? mdevice.migrate(task, addr, pages)
-        : mdevice.migrate_to_sys(task, addr, pages);
-    this.clock.deviceCopy(res.cpages * ps);
-    if (buf && cmd === 'migrate' && res.ret === 0) this.readThroughDevice(mdevice, task, addr, pages, buf);
-    const result = this.result('device', { ret: res.ret ? errname(res.ret) : 0, cpages: res.cpages });
-    return { result, changed: true };
+    const res = driver.command(task, cmd, { addr, pages, buffer: buf });
+    // The device's DMA the driver did not charge itself: pages migrated, or read and written.
+    this.clock.deviceCopy((res.moved + res.accessed) * ps, name);
+    if (buf && (cmd === 'read' || cmd === 'write' || cmd === 'migrate'))
+      this.clock.userCopy(Math.min(buf.length, pages * ps));
+    return { result: this.deviceResult(res), changed: true };
   }
 
-  /** The device reads its mapped pages into a host buffer (byte k of the buffer = byte k of the range). */
-  private readThroughDevice(
-    mdevice: dmirror_device,
-    task: task_struct,
-    addr: number,
-    pages: number,
-    buf: Uint8Array,
-  ): void {
-    const ps = this.k.c.PAGE_SIZE;
-    for (let i = 0; i < pages && i * ps < buf.length; i++) {
-      const page = mdevice.device_page(task.mm!, addr + i * ps);
-      const n = Math.min(ps, buf.length - i * ps);
-      const bytes = page >= 0 ? this.k.contents.peek(page) : null;
-      if (bytes) buf.set(bytes.subarray(0, n), i * ps);
-      else buf.fill(0, i * ps, i * ps + n);
-    }
-    this.clock.userCopy(Math.min(buf.length, pages * ps));
+  private deviceResult(res: DeviceCommandResult): OpResult {
+    return this.result('device', {
+      ...(res.extra as Record<string, never> | undefined),
+      ret: res.ret ? errname(res.ret) : 0,
+      cpages: res.cpages,
+      faults: res.faults,
+      ...(res.bytes && { bytes: [...res.bytes] }),
+    });
   }
 
   // ---- memory accesses ---------------------------------------------------------------
@@ -671,6 +697,13 @@ export class Userland {
       data,
       changed: false,
     };
+  }
+
+  /** `run`: a workload of CPU threads and device kernels (lab/workload.ts), run to its end. */
+  private runOp(r: StepReader): OpOutcome {
+    r.only(['workload']);
+    const counters = runWorkload(this, r.step.workload, r.at('workload'), this.seed);
+    return { result: this.result('run', counters), changed: true };
   }
 
   private stat(r: StepReader): OpOutcome {

@@ -4,10 +4,11 @@
 // actual value for every difference.
 import type { OpResult } from '../api';
 import { errname, errnum } from '../kernel/include/errno';
-import { VirtualClock } from './clock';
+import { clockFor } from './clock';
 import { compareFill, parseFill } from './fill';
 import { InputError } from './input-error';
 import { Machine } from './machine';
+import type { PluginHost } from '../drivers/plugin';
 import { parseMachine, type MachineSpec } from './machine-file';
 import { Userland } from './ops';
 import { RssRecorder } from './rss';
@@ -158,11 +159,13 @@ function checkExpect(
 export interface RunOptions {
   /** Keep the trace of the run. */
   trace?: boolean;
+  /** Which plugins serve the machine's devices (engines prepared: await plugins.prepare()). */
+  plugins?: PluginHost;
 }
 
 /** Boot the scenario's machine and run its steps; bad input throws InputError. */
 export function runScenario(s: Scenario, opts: RunOptions = {}): ScenarioReport & { trace?: TraceRecord[] } {
-  const machine = new Machine(s.machine);
+  const machine = new Machine(s.machine, opts.plugins);
   const failed = machine.probeFailures();
   if (failed.length)
     throw new InputError(
@@ -170,10 +173,11 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): ScenarioReport 
       `device "${failed[0]!.name}" failed to probe: ${failed[0]!.error}`,
     );
   const k = machine.kernel;
-  const clock = new VirtualClock(k);
+  const clock = clockFor(machine);
   const rss = new RssRecorder(k, clock);
   const recorder = opts.trace ? new TraceRecorder(k, clock) : null;
   const userland = new Userland(machine, clock, rss);
+  userland.seed = s.seed;
   const steps: StepReport[] = [];
   s.steps.forEach((step, index) => {
     const path = `steps[${index}]`;

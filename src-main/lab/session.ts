@@ -6,10 +6,14 @@ import { parseDevice, parseMachine, DEMO_MACHINE } from './machine-file';
 import { Machine } from './machine';
 import { layoutSnapshot } from './layout';
 import { InputError } from './input-error';
-import { VirtualClock } from './clock';
+import { clockFor, type VirtualClock } from './clock';
 import { RssRecorder } from './rss';
 import { Userland } from './ops';
 import { pageTable, processList } from './processes';
+import { MirrorTrace, mirrorView } from './mirror';
+import { isRunRequest, RunController } from './run';
+import { loadDriver } from './drivers';
+import { PluginHost, prepareEngines } from '../drivers/plugin';
 
 /** At most this often (wall-clock ms) an `rss` event goes out; samples in between coalesce. */
 export const RSS_EVENT_INTERVAL_MS = 200;
@@ -30,6 +34,8 @@ interface World {
   clock: VirtualClock;
   rss: RssRecorder;
   userland: Userland;
+  /** The Mirror view's trace of HMM tracepoints (lab/mirror.ts). */
+  mirror: MirrorTrace;
   /** Device pages went back to a driver during the current step (the layout's pages in use moved). */
   devmemFreed: boolean;
   detach: () => void;
@@ -38,6 +44,28 @@ interface World {
 export class LabSession {
   private world!: World;
   private readonly listeners = new Set<(e: LabEvent) => void>();
+  /**
+   * Which plugin serves which device, for every machine of this session (a driver loaded from
+   * the editor keeps serving after a machine reload), and the reports of plugins' faults.
+   */
+  readonly plugins = new PluginHost();
+  /** The Run view's scenario player: workloads in slices, series, saved sessions (lab/run.ts). */
+  private readonly runs = new RunController({
+    boot: (spec) => {
+      this.boot(guard(() => new Machine(spec, this.plugins)));
+      this.emitProcesses();
+      this.emitRss();
+      this.changed();
+      return this.world.userland;
+    },
+    userland: () => this.world.userland,
+    emit: (e) => this.emit(e),
+    changed: () => {
+      this.emitProcesses();
+      this.changed();
+      this.scheduleRss();
+    },
+  });
   private processSeq = 0;
   /** The rss version and simulated time the last `rss` event carried. */
   private rssEmitted = '';
@@ -45,9 +73,25 @@ export class LabSession {
   private rssTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(opts: { machine?: unknown; machineName?: string } = {}) {
+    this.plugins.onReport((error) => this.emit({ type: 'driverError', error }));
+    // Plugin engines are made asynchronously: have some ready before a plugin is needed.
+    void prepareEngines().catch(() => {});
     this.boot(
-      guard(() => new Machine(parseMachine(opts.machine ?? DEMO_MACHINE, opts.machineName ?? 'demo'))),
+      guard(
+        () =>
+          new Machine(parseMachine(opts.machine ?? DEMO_MACHINE, opts.machineName ?? 'demo'), this.plugins),
+      ),
     );
+  }
+
+  /**
+   * A session whose first machine may use driver plugins: the engines they run on are made
+   * first, so its devices probe at boot.
+   */
+  static async create(opts: { machine?: unknown; machineName?: string } = {}): Promise<LabSession> {
+    const spec = guard(() => parseMachine(opts.machine ?? DEMO_MACHINE, opts.machineName ?? 'demo'));
+    await new PluginHost().prepare(spec.devices);
+    return new LabSession(opts);
   }
 
   private get machine(): Machine {
@@ -60,11 +104,16 @@ export class LabSession {
   }
 
   handle(req: LabRequest): unknown {
+    if (isRunRequest(req)) return guard(() => this.runs.handle(req));
     switch (req.type) {
       case 'layout':
         return layoutSnapshot(this.machine);
       case 'loadMachine': {
-        const machine = guard(() => new Machine(parseMachine(req.machine, req.name ?? 'machine')));
+        const spec = guard(() => parseMachine(req.machine, req.name ?? 'machine'));
+        // Plugin devices wait for their engines (the answer is then a promise).
+        if (!this.plugins.ready(spec.devices))
+          return this.plugins.prepare(spec.devices).then(() => this.handle(req));
+        const machine = guard(() => new Machine(spec, this.plugins));
         this.boot(machine);
         this.emitProcesses();
         this.emitRss();
@@ -85,6 +134,17 @@ export class LabSession {
         return guard(() => pageTable(this.world.userland, req));
       case 'rssSeries':
         return this.world.rss.series();
+      case 'mirror':
+        return guard(() => mirrorView(this.world.userland, req));
+      case 'mirrorEvents':
+        return this.world.mirror.recent();
+      case 'loadDriver':
+        return guard(() =>
+          loadDriver(this.plugins, this.world.userland, req, () => {
+            this.emitProcesses();
+            this.changed();
+          }),
+        );
       default:
         throw new LabFailure('EINPUT', `unknown request ${JSON.stringify((req as { type?: unknown }).type)}`);
     }
@@ -119,12 +179,20 @@ export class LabSession {
       // A step that failed halfway may still have changed what the kernel holds.
       if (w.devmemFreed || device) this.changed();
       this.scheduleRss();
+      this.emitMirror();
     }
     if (outcome.changed) this.emitProcesses();
     return outcome.result;
   }
 
+  /** Push the mirror trace lines since the last push (coalesced by MirrorTrace). */
+  private emitMirror(reset = false): void {
+    const events = this.world.mirror.drain();
+    if (events.length || reset) this.emit({ type: 'mirror', events, ...(reset && { reset }) });
+  }
+
   private emitProcesses(): ProcessInfo[] {
+    this.emitMirror();
     const processes = processList(this.world.userland);
     this.emit({ type: 'processes', processes, seq: ++this.processSeq });
     return processes;
@@ -154,13 +222,18 @@ export class LabSession {
   private boot(machine: Machine): void {
     this.world?.detach();
     const k = machine.kernel;
-    const clock = new VirtualClock(k);
+    const clock = clockFor(machine);
     const rss = new RssRecorder(k, clock);
+    const userland = new Userland(machine, clock, rss);
     const world: World = {
       machine,
       clock,
       rss,
-      userland: new Userland(machine, clock, rss),
+      userland,
+      mirror: new MirrorTrace(k, clock, (mm) => {
+        for (const [name, t] of userland.procs) if (t.mm?.id === mm) return name;
+        return '';
+      }),
       devmemFreed: false,
       detach: () => {},
     };
@@ -173,9 +246,12 @@ export class LabSession {
       unLog();
       clock.detach();
       rss.detach();
+      world.mirror.detach();
     };
     this.world = world;
     this.rssEmitted = '';
+    // A new machine: front ends start the mirror trace over.
+    this.emitMirror(true);
   }
 
   private changed(): ReturnType<typeof layoutSnapshot> {

@@ -4,6 +4,9 @@ import AppShell from './AppShell.vue';
 import { connectLab } from './api/client';
 import { useLayoutStore } from './stores/layout';
 import { useProcessStore } from './stores/processes';
+import { useMirrorStore } from './stores/mirror';
+import { useRunStore } from './stores/run';
+import { useDriverStore } from './stores/drivers';
 import './styles/theme.css';
 
 const app = createApp(AppShell);
@@ -11,4 +14,7 @@ app.use(createPinia());
 const lab = connectLab();
 useLayoutStore().connect(lab);
 useProcessStore().connect(lab);
+useMirrorStore().connect(lab);
+useRunStore().connect(lab);
+useDriverStore().connect(lab);
 app.mount('#app');

@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src-main/hosts/cli/main';
 import type { LayoutSnapshot, ResourceNode } from '../../src-main/api';
+import { parseScenario, runScenario } from '../../src-main/lab/scenario';
+import { formatTap, loadSelftestIndex, runSelftests, SELFTESTS_DIR } from '../../src-main/lab/selftests';
 
 const dir = mkdtempSync(join(tmpdir(), 'hmm-lab-cli-'));
 
@@ -236,5 +238,91 @@ describe('hmm-lab run', () => {
     const events = (JSON.parse(readFileSync(trace, 'utf8')) as { traceEvents: { name: string }[] })
       .traceEvents;
     expect(events.map((e) => e.name)).toContain('page_fault');
+  });
+});
+
+describe('the ported hmm-tests (test/selftests)', () => {
+  const scenarios = readdirSync(SELFTESTS_DIR)
+    .filter((f) => f.endsWith('.scenario.json'))
+    .sort()
+    .map((f) => join(SELFTESTS_DIR, f));
+
+  it('hmm-lab run test/selftests/*.scenario.json passes every one', { timeout: 120_000 }, async () => {
+    const r = await run('run', ...scenarios);
+    expect(r.err).toBe('');
+    const lines = r.out.split('\n');
+    expect(lines).toHaveLength(scenarios.length);
+    for (const line of lines) expect(line).toMatch(/^PASS /);
+    expect(r.code).toBe(0);
+  });
+
+  it(
+    'hmm-lab test-driver dmirror prints kselftest TAP: every TEST_F in order, skips with their reason',
+    {
+      timeout: 120_000,
+    },
+    async () => {
+      const index = loadSelftestIndex();
+      const r = await run('test-driver', 'dmirror');
+      expect(r).toMatchObject({ code: 0, err: '' });
+      const lines = r.out.split('\n');
+      expect(lines.slice(0, 2)).toEqual(['TAP version 13', `1..${index.length}`]);
+      expect(lines.slice(2, 2 + index.length)).toEqual(
+        index.map((e, i) => `ok ${i + 1} ${e.fixture}.${e.test}${e.skip ? ` # SKIP ${e.skip}` : ''}`),
+      );
+      expect(lines).toContain('ok 2 hmm.anon_read');
+      expect(lines).toContain('ok 22 hmm2.snapshot');
+      const skip = index.filter((e) => e.skip).length;
+      expect(lines.at(-1)).toBe(
+        `# Totals: pass:${index.length - skip} fail:0 xfail:0 xpass:0 skip:${skip} error:0`,
+      );
+    },
+  );
+
+  it('reports a failed expectation as "not ok" with the first failure, and counts it', () => {
+    const sel = mkdtempSync(join(tmpdir(), 'hmm-lab-selftests-'));
+    const steps = (faults: number): unknown[] => [
+      { op: 'spawn', proc: 'p' },
+      { op: 'open', proc: 'p', device: 'dmirror0' },
+      { op: 'mmap', proc: 'p', name: 'b', length: '8K', prot: 'rw', flags: ['private', 'anonymous'] },
+      { op: 'device', device: 'dmirror0', proc: 'p', cmd: 'read', at: 'b', pages: 2, expect: { faults } },
+    ];
+    const machine = { devices: [{ name: 'dmirror0', kind: 'private', memory: '256M', driver: 'dmirror' }] };
+    writeFileSync(
+      join(sel, 'good.scenario.json'),
+      JSON.stringify({ name: 'good', machine, steps: steps(1) }),
+    );
+    writeFileSync(join(sel, 'bad.scenario.json'), JSON.stringify({ name: 'bad', machine, steps: steps(2) }));
+    writeFileSync(
+      join(sel, 'hmm-tests.json'),
+      JSON.stringify({
+        tests: [
+          { fixture: 'hmm', test: 'good', scenario: 'good.scenario.json' },
+          { fixture: 'hmm', test: 'bad', scenario: 'bad.scenario.json' },
+          { fixture: 'hmm', test: 'gone', skip: 'not in the seed era' },
+        ],
+      }),
+    );
+    const runFile = (file: string): ReturnType<typeof runScenario> =>
+      runScenario(parseScenario(JSON.parse(readFileSync(file, 'utf8')), file, () => ({})));
+    expect(formatTap(runSelftests(runFile, sel))).toEqual([
+      'TAP version 13',
+      '1..3',
+      'ok 1 hmm.good',
+      '# hmm.bad: steps[3].expect.faults: expected 2, got 1',
+      'not ok 2 hmm.bad # steps[3].expect.faults: expected 2, got 1',
+      'ok 3 hmm.gone # SKIP not in the seed era',
+      '# FAILED: 2 / 3 tests passed.',
+      '# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:0',
+    ]);
+  });
+
+  it('test-driver exits 2 without a driver, or with one it cannot bind', async () => {
+    expect((await run('test-driver')).code).toBe(2);
+    expect(await run('test-driver', join(dir, 'nope.ts'))).toMatchObject({
+      code: 2,
+      out: '',
+      err: expect.stringContaining('nope.ts'),
+    });
   });
 });

@@ -10,16 +10,33 @@ import { layoutSnapshot } from '../../lab/layout';
 import { InputError } from '../../lab/input-error';
 import { parseScenario, runScenario } from '../../lab/scenario';
 import { formatTrace, traceFormatFor } from '../../lab/trace';
+import { formatTap, loadSelftestIndex, runSelftests } from '../../lab/selftests';
+import {
+  bundledPlugin,
+  bundledPlugins,
+  deviceKey,
+  isPluginPath,
+  PluginHost,
+  pluginFile,
+  prepareEngines,
+  SPARE_ENGINES,
+} from '../../lab/drivers';
 
 const USAGE = `usage: hmm-lab <command> [options]
 
 commands:
   layout [--machine FILE] [--json]   boot a machine and print its iomem_resource tree
                                      (no --machine: the default 16 GiB x86-64 machine)
-  run SCENARIO... [--json] [--trace FILE]
+  run SCENARIO... [--json] [--trace FILE] [--driver NAME=PATH]...
                                      run scenario files, report each step against its
                                      expectations; --trace writes the run's trace (.json:
-                                     Chrome/Perfetto, .jsonl: JSON lines, else ftrace text)
+                                     Chrome/Perfetto, .jsonl: JSON lines, else ftrace text);
+                                     --driver makes the plugin at PATH the driver of the
+                                     device (or of the devices of the driver) named NAME
+  test-driver DRIVER                 run the bundled conformance scenarios (the kernel's
+                                     hmm-tests, test/selftests) with DRIVER serving the
+                                     dmirror devices: "dmirror" (built-in), a bundled plugin
+                                     ("plugin:dmirror") or a .ts plugin; prints kselftest TAP
   bench [--json] [--runs N]          run the benchmarks (medians of N fresh runs, default 5)
   help                               this text
 
@@ -42,7 +59,8 @@ export function loadMachineFile(path: string): MachineSpec {
     throw new InputError(path, `not valid JSON: ${(e as Error).message}`);
   }
   try {
-    return parseMachine(json, path);
+    // A plugin driver's path is relative to the machine file.
+    return { ...parseMachine(json, path), dir: dirname(resolve(path)) };
   } catch (e) {
     if (e instanceof InputError) throw new InputError(`${path}: ${e.path}`, e.detail);
     throw e;
@@ -80,14 +98,20 @@ export function formatIomem(layout: LayoutSnapshot): string {
   return lines.join('\n');
 }
 
-function layoutCommand(args: string[], out: (s: string) => void): number {
+async function layoutCommand(
+  args: string[],
+  out: (s: string) => void,
+  err: (s: string) => void,
+): Promise<number> {
   const { values } = parseArgs({
     args,
     options: { machine: { type: 'string' }, json: { type: 'boolean' } },
     strict: true,
   });
   const spec = values.machine ? loadMachineFile(values.machine) : parseMachine({}, 'default');
-  const machine = new Machine(spec);
+  const plugins = pluginHost([], err);
+  await plugins.prepare(spec.devices);
+  const machine = new Machine(spec, plugins);
   const failures = machine.probeFailures();
   if (failures.length) {
     const f = failures[0]!;
@@ -118,11 +142,20 @@ function readJson(path: string): unknown {
   }
 }
 
+/** Parse one scenario file; a plugin path in its machine is relative to the machine file. */
+function readScenarioFile(path: string): ReturnType<typeof parseScenario> {
+  let machineFile: string | null = null;
+  const scenario = parseScenario(readJson(path), 'scenario', (m) =>
+    readJson((machineFile = resolve(dirname(path), m))),
+  );
+  scenario.machine.dir = dirname(machineFile ?? resolve(path));
+  return scenario;
+}
+
 /** Parse and run one scenario file; input errors name the file. */
-function runScenarioFile(path: string, trace: boolean): ReturnType<typeof runScenario> {
+function runScenarioFile(path: string, trace: boolean, plugins?: PluginHost): ReturnType<typeof runScenario> {
   try {
-    const scenario = parseScenario(readJson(path), 'scenario', (m) => readJson(resolve(dirname(path), m)));
-    return runScenario(scenario, { trace });
+    return runScenario(readScenarioFile(path), { trace, ...(plugins && { plugins }) });
   } catch (e) {
     if (e instanceof InputError && !e.path.startsWith(path))
       throw new InputError(`${path}: ${e.path}`, e.detail);
@@ -130,16 +163,71 @@ function runScenarioFile(path: string, trace: boolean): ReturnType<typeof runSce
   }
 }
 
-function runCommand(args: string[], out: (s: string) => void): number {
+/**
+ * The plugin host of a command: `--driver NAME=PATH` makes the plugin at PATH the driver of
+ * the device named NAME (or of every device whose driver is NAME); reports go to stderr.
+ */
+function pluginHost(drivers: readonly string[] | undefined, err: (s: string) => void): PluginHost {
+  const host = new PluginHost();
+  for (const d of drivers ?? []) {
+    const eq = d.indexOf('=');
+    if (eq <= 0 || eq === d.length - 1)
+      throw new UsageError(
+        `--driver: expected NAME=PATH (a device or driver name and a .ts plugin), got "${d}"`,
+      );
+    const name = d.slice(0, eq);
+    const path = d.slice(eq + 1);
+    let src;
+    try {
+      src = pluginFile(path);
+    } catch (e) {
+      throw new InputError(path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    host.overrides.set(deviceKey(name), src);
+    host.overrides.set(name, src);
+  }
+  host.onReport((r) =>
+    err(
+      r.kind === 'rule'
+        ? `${r.device}: ${r.message}`
+        : `${r.device}: ${r.file}:${r.line}:${r.column}: ${r.callback}: ${r.message} (${r.kind})`,
+    ),
+  );
+  return host;
+}
+
+async function runCommand(
+  args: string[],
+  out: (s: string) => void,
+  err: (s: string) => void,
+): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { json: { type: 'boolean' }, trace: { type: 'string' } },
+    options: {
+      json: { type: 'boolean' },
+      trace: { type: 'string' },
+      driver: { type: 'string', multiple: true },
+    },
     allowPositionals: true,
     strict: true,
   });
   if (!positionals.length) throw new UsageError('run: name at least one scenario file');
   if (values.trace && positionals.length > 1) throw new UsageError('run: --trace takes a single scenario');
-  const reports = positionals.map((file) => ({ file, ...runScenarioFile(file, values.trace !== undefined) }));
+  const plugins = pluginHost(values.driver, err);
+  // Each scenario boots its own machine: an engine for each of its plugin devices.
+  let engines = SPARE_ENGINES;
+  for (const file of positionals) {
+    try {
+      engines += readScenarioFile(file).machine.devices.filter((d) => plugins.servesPlugin(d)).length;
+    } catch {
+      // Reported with the file's name when it runs.
+    }
+  }
+  await prepareEngines(engines);
+  const reports = positionals.map((file) => ({
+    file,
+    ...runScenarioFile(file, values.trace !== undefined, plugins),
+  }));
   if (values.trace) {
     const records = reports[0]!.trace ?? [];
     writeFileSync(values.trace, formatTrace(records, traceFormatFor(values.trace)));
@@ -161,6 +249,37 @@ function runCommand(args: string[], out: (s: string) => void): number {
       for (const st of failed) for (const f of st.failures) out(`  ${f}`);
     }
   return reports.every((r) => r.passed) ? 0 : 1;
+}
+
+/**
+ * `test-driver DRIVER`: the ported hmm-tests (lab/selftests.ts) with DRIVER serving every
+ * dmirror device, through the runner of `run`; TAP on stdout, 1 when a test failed.
+ */
+async function testDriverCommand(
+  args: string[],
+  out: (s: string) => void,
+  err: (s: string) => void,
+): Promise<number> {
+  const { positionals } = parseArgs({ args, options: {}, allowPositionals: true, strict: true });
+  if (positionals.length !== 1) throw new UsageError('test-driver: name one driver');
+  const driver = positionals[0]!;
+  // The built-in dmirror, a bundled plugin ("plugin:dmirror") or a plugin file serves the devices.
+  let plugins: PluginHost | undefined;
+  if (driver !== 'dmirror') {
+    const src = isPluginPath(driver) ? null : bundledPlugin(driver);
+    if (!src && !isPluginPath(driver))
+      throw new InputError(
+        driver,
+        `expected "dmirror", a bundled plugin (${bundledPlugins().join(', ')}) or a .ts path`,
+      );
+    plugins = pluginHost(src ? [] : [`dmirror=${driver}`], err);
+    if (src) plugins.overrides.set('dmirror', src);
+    // One engine for the device of each conformance scenario.
+    await prepareEngines(SPARE_ENGINES + loadSelftestIndex().length);
+  }
+  const results = runSelftests((file) => runScenarioFile(file, false, plugins));
+  for (const line of formatTap(results)) out(line);
+  return results.some((r) => r.status === 'fail') ? 1 : 0;
 }
 
 async function benchCommand(
@@ -192,9 +311,11 @@ export async function main(
   try {
     switch (command) {
       case 'layout':
-        return layoutCommand(rest, out);
+        return await layoutCommand(rest, out, err);
       case 'run':
-        return runCommand(rest, out);
+        return await runCommand(rest, out, err);
+      case 'test-driver':
+        return await testDriverCommand(rest, out, err);
       case 'bench':
         return await benchCommand(rest, out, err);
       case undefined:

@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { LabRequest } from '../../api';
 import { LabClient } from '../node/lab-client';
 import labWorkerPath from '../node/lab-worker?modulePath';
+import type { LabWorkerData } from '../node/lab-worker';
 import { EVENT_CHANNEL, REQUEST_CHANNEL, type IpcReply } from './channels';
 
 const devServerUrl = !app.isPackaged ? process.env.ELECTRON_RENDERER_URL : undefined;
@@ -73,7 +74,8 @@ function lockDown(): void {
         responseHeaders: {
           ...details.responseHeaders,
           'Content-Security-Policy': [
-            `default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; ` +
+            `default-src 'self'; script-src 'self'; worker-src 'self' blob:; style-src 'self' 'unsafe-inline'; ` +
+              `img-src 'self' data:; ` +
               `connect-src 'self' ${wsOrigin}; object-src 'none'; base-uri 'none'; form-action 'none'`,
           ],
         },
@@ -86,7 +88,12 @@ async function start(): Promise<void> {
   await app.whenReady();
   lockDown();
 
-  const lab = new LabClient(new Worker(labWorkerPath));
+  // Drivers the user writes live in their data folder; the bundled plugins ship beside the app.
+  const workerData: LabWorkerData = {
+    driversDir: join(app.getPath('userData'), 'drivers'),
+    pluginsDir: join(app.getAppPath(), 'plugins'),
+  };
+  const lab = new LabClient(new Worker(labWorkerPath, { workerData }));
   let win: BrowserWindow | undefined = createWindow();
   win.on('closed', () => (win = undefined));
 

@@ -2,6 +2,7 @@
 // 127.0.0.1 only, so the same renderer runs in any browser and the end-to-end tests run in Chromium.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -15,6 +16,8 @@ export interface WebHostOptions {
   root?: string;
   /** The lab to serve; defaults to a new default-machine lab in a worker, closed with the host. */
   lab?: LabApi & { close?: () => Promise<void> };
+  /** The user's data folder (driver sources in its drivers/) for the default lab; default ~/.hmm-lab. */
+  dataDir?: string;
 }
 
 export interface WebHost {
@@ -25,6 +28,8 @@ export interface WebHost {
 
 export const DEFAULT_PORT = 5178;
 const DEFAULT_ROOT = fileURLToPath(new URL('../../../out/web', import.meta.url));
+const PLUGINS_DIR = fileURLToPath(new URL('../../../plugins', import.meta.url));
+export const DEFAULT_DATA_DIR = join(homedir(), '.hmm-lab');
 const MAX_MESSAGE = 1 << 20;
 
 const MIME: Record<string, string> = {
@@ -40,11 +45,14 @@ const MIME: Record<string, string> = {
   '.map': 'application/json',
 };
 
+// Monaco (the Drivers view) starts its workers from blob: URLs and writes <style> elements and style
+// attributes: hence worker-src blob: and inline styles; scripts stay 'self' only.
 function csp(port: number): string {
   return [
     "default-src 'self'",
     "script-src 'self'",
-    "style-src 'self'",
+    "worker-src 'self' blob:",
+    "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data:",
     "font-src 'self'",
     `connect-src 'self' ws://127.0.0.1:${port} ws://localhost:${port}`,
@@ -67,7 +75,12 @@ function errorOf(err: unknown): { code: string; message: string } {
 
 export async function startWebHost(opts: WebHostOptions = {}): Promise<WebHost> {
   const root = resolve(opts.root ?? DEFAULT_ROOT);
-  const lab = opts.lab ?? startSourceLab();
+  const lab =
+    opts.lab ??
+    startSourceLab({
+      driversDir: join(resolve(opts.dataDir ?? DEFAULT_DATA_DIR), 'drivers'),
+      pluginsDir: PLUGINS_DIR,
+    });
   const ownsLab = !opts.lab;
   let port = opts.port ?? DEFAULT_PORT;
   // Only our own origin: no DNS rebinding through Host, no cross-site WebSocket through Origin.
@@ -191,9 +204,15 @@ export async function startWebHost(opts: WebHostOptions = {}): Promise<WebHost> 
   };
 }
 
+/** The value of `--name VALUE` or `--name=VALUE`, if given. */
+function option(argv: string[], name: string): string | undefined {
+  const i = argv.findIndex((a) => a === name || a.startsWith(`${name}=`));
+  if (i < 0) return undefined;
+  return argv[i]!.includes('=') ? argv[i]!.slice(name.length + 1) : argv[i + 1];
+}
+
 function parsePort(argv: string[], env: NodeJS.ProcessEnv): number {
-  const i = argv.findIndex((a) => a === '--port' || a.startsWith('--port='));
-  const raw = i < 0 ? env.PORT : argv[i]!.includes('=') ? argv[i]!.slice('--port='.length) : argv[i + 1];
+  const raw = option(argv, '--port') ?? env.PORT;
   if (raw === undefined || raw === '') return DEFAULT_PORT;
   const port = Number(raw);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`bad port: ${raw}`);
@@ -201,7 +220,11 @@ function parsePort(argv: string[], env: NodeJS.ProcessEnv): number {
 }
 
 async function main(): Promise<void> {
-  const host = await startWebHost({ port: parsePort(process.argv.slice(2), process.env) });
+  const argv = process.argv.slice(2);
+  const dataDir = option(argv, '--data');
+  if (dataDir === '' || (dataDir === undefined && argv.includes('--data')))
+    throw new Error('--data: expected a folder');
+  const host = await startWebHost({ port: parsePort(argv, process.env), ...(dataDir && { dataDir }) });
   console.log(`HMM Lab: ${host.url}`);
   let closing = false;
   const stop = (): void => {
