@@ -3,27 +3,21 @@
 // autosave and a recovery copy, and Load & run of an edited bundled plugin: its dev_info line in
 // the log, the lab's migration counters, then an endless loop stopped with its line while the lab
 // goes on answering.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { join, resolve } from 'node:path';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import type { LayoutSnapshot } from '../../src-main/api';
-import { startWebHost, type WebHost } from '../../src-main/hosts/web/main';
-import { WsLabClient } from '../../src-renderer/src/api/ws-client';
+import type { WsLabClient } from '../../src-renderer/src/api/ws-client';
+import { openLab, repo, type LabPage } from './harness';
 
-const repo = resolve(import.meta.dirname, '../..');
-const webRoot = resolve(repo, 'out/web');
-const screenshot = resolve(repo, 'docs/drivers.png');
 const bundledDmirror = resolve(repo, 'plugins/dmirror/dmirror.ts');
 
-let host: WebHost;
-let browser: Browser;
+let t: LabPage;
 let page: Page;
 let lab: WsLabClient;
 let dataDir: string;
-const pageErrors: string[] = [];
 /** The page's globals page.evaluate uses (this tsconfig has no DOM types). */
 type PageGlobals = {
   localStorage: { getItem(k: string): string | null; setItem(k: string, v: string): void };
@@ -75,37 +69,13 @@ async function waitSaved(): Promise<void> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(resolve(webRoot, 'index.html'))) {
-    const { build } = await import('vite');
-    await build({ configFile: resolve(repo, 'vite.web.config.ts'), logLevel: 'warn' });
-  }
   dataDir = mkdtempSync(join(tmpdir(), 'hmm-lab-e2e-drivers-'));
-  host = await startWebHost({ port: 0, root: webRoot, dataDir });
-  lab = new WsLabClient(`${host.url.replace(/^http/, 'ws')}api`, (u) => new WebSocket(u));
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(m.text());
-  });
-  await page.goto(`${host.url}#/drivers`);
-  await page.locator('.drivers-view').waitFor();
+  t = await openLab('#/drivers', '.drivers-view', { dataDir });
+  ({ page, lab } = t);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  lab?.close();
-  await host?.close();
+  await t?.close();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -261,23 +231,22 @@ describe('Drivers view', () => {
     await expect.poll(activeLine, { timeout: 10_000 }).toBe(String(line));
     await expect(page.locator('.driver-editor .driver-fault-line').count()).resolves.toBeGreaterThan(0);
     await expect.poll(phase, { timeout: 30_000 }).toContain('failed');
-    mkdirSync(dirname(screenshot), { recursive: true });
     await page.mouse.move(5, 5);
-    await page.screenshot({ path: screenshot });
+    await t.screenshot('drivers.png');
   });
 
   it('the lab is still usable after the fault: it answers, and the Layout view shows the machine', async () => {
     const layout = (await lab.request({ type: 'layout' })) as LayoutSnapshot;
     expect(layout.devices.map((d) => d.name)).toContain('gpu0');
-    await page.goto(`${host.url}#/layout`);
+    await page.goto(`${t.host.url}#/layout`);
     await page.locator('.resource-table tr[data-name="gpu0"]').waitFor();
-    await page.goto(`${host.url}#/drivers`);
+    await page.goto(`${t.host.url}#/drivers`);
     await page.locator('.drivers-view').waitFor();
     // And the source with the loop is still there, as saved.
     expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toContain('for (;;) {}');
   });
 
   it('logs no errors (CSP violations included)', () => {
-    expect(pageErrors).toEqual([]);
+    expect(t.pageErrors).toEqual([]);
   });
 });

@@ -1,61 +1,29 @@
 // The Layout view in Chromium against the web host and a real lab: what the page shows is what the
 // lab reports, and hotplug/removal through the page change the lab and come back as layout events.
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import type { LayoutSnapshot } from '../../src-main/api';
-import { startWebHost, type WebHost } from '../../src-main/hosts/web/main';
-import { WsLabClient } from '../../src-renderer/src/api/ws-client';
+import type { WsLabClient } from '../../src-renderer/src/api/ws-client';
+import { openLab, type LabPage } from './harness';
 import { formatAddr } from '../../src-renderer/src/layout/format';
 
-const repo = resolve(import.meta.dirname, '../..');
-const webRoot = resolve(repo, 'out/web');
-const screenshot = resolve(repo, 'docs/screenshot.png');
 const MiB = 1n << 20n;
 
-let host: WebHost;
-let browser: Browser;
+let t: LabPage;
 let page: Page;
 let lab: WsLabClient;
-const pageErrors: string[] = [];
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 const deviceRow = (name: string) => page.locator(`.device-panel tr[data-device="${name}"]`);
 const mapBand = (name: string) => page.locator(`.address-map .band[data-name="${name}"]`);
 
 beforeAll(async () => {
-  if (!existsSync(resolve(webRoot, 'index.html'))) {
-    const { build } = await import('vite');
-    await build({ configFile: resolve(repo, 'vite.web.config.ts'), logLevel: 'warn' });
-  }
-  host = await startWebHost({ port: 0, root: webRoot });
-  lab = new WsLabClient(`${host.url.replace(/^http/, 'ws')}api`, (u) => new WebSocket(u));
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(m.text());
-  });
-  await page.goto(host.url);
-  await page.locator('.layout-view').waitFor();
+  t = await openLab('', '.layout-view');
+  ({ page, lab } = t);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  lab?.close();
-  await host?.close();
+  await t?.close();
 });
 
 describe('Layout view', () => {
@@ -121,8 +89,7 @@ describe('Layout view', () => {
     await expect(page.locator('.address-map [data-section-tick]').count()).resolves.toBe(2);
 
     await page.mouse.move(5, 5);
-    mkdirSync(dirname(screenshot), { recursive: true });
-    await page.screenshot({ path: screenshot });
+    await t.screenshot('screenshot.png');
   });
 
   it('shows the kernel error inline when no free range is left (-ERANGE)', async () => {
@@ -147,6 +114,6 @@ describe('Layout view', () => {
   });
 
   it('logs no errors (CSP violations included)', () => {
-    expect(pageErrors).toEqual([]);
+    expect(t.pageErrors).toEqual([]);
   });
 });

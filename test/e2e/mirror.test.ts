@@ -1,24 +1,15 @@
 // The Mirror view in Chromium against the web host and a real lab: a device read makes the
 // device's entries appear next to the CPU's, a CPU store (copy on write) and a munmap make
 // them vanish with the invalidation in the trace, and a snapshot's bytes are shown per page.
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import type { MirrorView } from '../../src-main/api';
-import { startWebHost, type WebHost } from '../../src-main/hosts/web/main';
-import { WsLabClient } from '../../src-renderer/src/api/ws-client';
+import type { WsLabClient } from '../../src-renderer/src/api/ws-client';
+import { openLab, type LabPage } from './harness';
 
-const repo = resolve(import.meta.dirname, '../..');
-const webRoot = resolve(repo, 'out/web');
-const screenshot = resolve(repo, 'docs/mirror.png');
-
-let host: WebHost;
-let browser: Browser;
+let t: LabPage;
 let page: Page;
 let lab: WsLabClient;
-const pageErrors: string[] = [];
 
 const controls = () => page.getByRole('form', { name: 'Mirror controls' });
 const deviceButton = (name: string) =>
@@ -45,36 +36,12 @@ async function setRange(offset: number, pages: number): Promise<void> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(resolve(webRoot, 'index.html'))) {
-    const { build } = await import('vite');
-    await build({ configFile: resolve(repo, 'vite.web.config.ts'), logLevel: 'warn' });
-  }
-  host = await startWebHost({ port: 0, root: webRoot });
-  lab = new WsLabClient(`${host.url.replace(/^http/, 'ws')}api`, (u) => new WebSocket(u));
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(m.text());
-  });
-  await page.goto(`${host.url}#/mirror`);
-  await page.locator('.mirror-view').waitFor();
+  t = await openLab('#/mirror', '.mirror-view');
+  ({ page, lab } = t);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  lab?.close();
-  await host?.close();
+  await t?.close();
 });
 
 describe('Mirror view', () => {
@@ -184,8 +151,7 @@ describe('Mirror view', () => {
     await cpuButton('mprotect r').click();
     await setRange(0, 14);
     await expect.poll(() => attrs('data-invalidated')).toContain('protection');
-    mkdirSync(dirname(screenshot), { recursive: true });
-    await page.screenshot({ path: screenshot });
-    expect(pageErrors).toEqual([]);
+    await t.screenshot('mirror.png');
+    expect(t.pageErrors).toEqual([]);
   });
 });

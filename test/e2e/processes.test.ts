@@ -1,24 +1,15 @@
 // The Processes view in Chromium against the web host and a real lab: ops run from the op bar
 // change the kernel, and the process list, page-table inspector and rss plot show what the lab
 // then reports.
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import type { PageTableView, ProcessInfo } from '../../src-main/api';
-import { startWebHost, type WebHost } from '../../src-main/hosts/web/main';
-import { WsLabClient } from '../../src-renderer/src/api/ws-client';
+import type { WsLabClient } from '../../src-renderer/src/api/ws-client';
+import { openLab, type LabPage } from './harness';
 
-const repo = resolve(import.meta.dirname, '../..');
-const webRoot = resolve(repo, 'out/web');
-const screenshot = resolve(repo, 'docs/processes.png');
-
-let host: WebHost;
-let browser: Browser;
+let t: LabPage;
 let page: Page;
 let lab: WsLabClient;
-const pageErrors: string[] = [];
 
 const form = () => page.getByRole('form', { name: 'Run an op' });
 const opButton = (name: string) =>
@@ -39,36 +30,12 @@ async function rowAttrs(name: string): Promise<(string | null)[]> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(resolve(webRoot, 'index.html'))) {
-    const { build } = await import('vite');
-    await build({ configFile: resolve(repo, 'vite.web.config.ts'), logLevel: 'warn' });
-  }
-  host = await startWebHost({ port: 0, root: webRoot });
-  lab = new WsLabClient(`${host.url.replace(/^http/, 'ws')}api`, (u) => new WebSocket(u));
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(m.text());
-  });
-  await page.goto(`${host.url}#/processes`);
-  await page.locator('.processes-view').waitFor();
+  t = await openLab('#/processes', '.processes-view');
+  ({ page, lab } = t);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  lab?.close();
-  await host?.close();
+  await t?.close();
 });
 
 describe('Processes view', () => {
@@ -156,8 +123,7 @@ describe('Processes view', () => {
     await rows().nth(4).hover();
     await page.getByTestId('pte-tooltip').waitFor();
     await expect(page.getByTestId('pte-tooltip').innerText()).resolves.toContain('gpu0');
-    mkdirSync(dirname(screenshot), { recursive: true });
-    await page.screenshot({ path: screenshot });
+    await t.screenshot('processes.png');
     await page.mouse.move(5, 5);
 
     await form().locator('input[name=pages]').fill('16');
@@ -211,6 +177,6 @@ describe('Processes view', () => {
   });
 
   it('logs no errors (CSP violations included)', () => {
-    expect(pageErrors).toEqual([]);
+    expect(t.pageErrors).toEqual([]);
   });
 });

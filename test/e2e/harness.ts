@@ -1,0 +1,73 @@
+// What every end-to-end test stands on: the web renderer built once, the web host on a free
+// port with a real lab behind it, a WebSocket client of that lab for setting state up, and
+// Debian's Chromium on one of the lab's views, collecting page errors.
+import { existsSync, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import WebSocket from 'ws';
+import { startWebHost, type WebHost } from '../../src-main/hosts/web/main';
+import { WsLabClient } from '../../src-renderer/src/api/ws-client';
+
+export const repo = resolve(import.meta.dirname, '../..');
+const webRoot = resolve(repo, 'out/web');
+
+/** The Chromium flags of a headless, offline test run (no GPU, no sandbox in containers). */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+export interface LabPage {
+  host: WebHost;
+  lab: WsLabClient;
+  browser: Browser;
+  page: Page;
+  /** Uncaught exceptions and console errors of the page; a test ends by expecting none. */
+  pageErrors: string[];
+  /** Save a screenshot of the page under docs/ (the README's pictures). */
+  screenshot(name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Open the lab's view at `route` (e.g. '#/mirror') and wait for `ready` to be on the page. */
+export async function openLab(
+  route: string,
+  ready: string,
+  opts: { dataDir?: string } = {},
+): Promise<LabPage> {
+  if (!existsSync(resolve(webRoot, 'index.html'))) {
+    const { build } = await import('vite');
+    await build({ configFile: resolve(repo, 'vite.web.config.ts'), logLevel: 'warn' });
+  }
+  const host = await startWebHost({ port: 0, root: webRoot, ...opts });
+  const lab = new WsLabClient(`${host.url.replace(/^http/, 'ws')}api`, (u) => new WebSocket(u));
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(m.text());
+  });
+  await page.goto(`${host.url}${route}`);
+  await page.locator(ready).waitFor();
+  return {
+    host,
+    lab,
+    browser,
+    page,
+    pageErrors,
+    async screenshot(name) {
+      mkdirSync(resolve(repo, 'docs'), { recursive: true });
+      await page.screenshot({ path: resolve(repo, 'docs', name) });
+    },
+    async close() {
+      await browser.close();
+      lab.close();
+      await host.close();
+    },
+  };
+}
