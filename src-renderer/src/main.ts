@@ -8,6 +8,7 @@ import { useMirrorStore } from './stores/mirror';
 import { useRunStore } from './stores/run';
 import { useDriverStore } from './stores/drivers';
 import './styles/theme.css';
+import './styles/controls.css';
 
 const app = createApp(AppShell);
 app.use(createPinia());
