@@ -65,6 +65,16 @@ export const useMirrorStore = defineStore('mirror', () => {
   let lab: LabConnection | null = null;
   let fetching = false;
   let refetch = false;
+  // Rows are fetched only while the Mirror view is on screen: during a run, other views'
+  // events would otherwise have the hidden view re-fetch every second.
+  let onScreen = false;
+  let stale = true;
+
+  /** The Mirror view appears (or goes); on appearing it catches up with what it missed. */
+  function setShown(on: boolean): void {
+    onScreen = on;
+    if (on && stale) void refreshView();
+  }
 
   function connect(connection: LabConnection): void {
     lab = connection;
@@ -138,6 +148,11 @@ export const useMirrorStore = defineStore('mirror', () => {
   /** Fetch the rows of the chosen range; overlapping calls collapse into one more fetch. */
   async function refreshView(): Promise<void> {
     if (!lab) return;
+    if (!onScreen) {
+      stale = true;
+      return;
+    }
+    stale = false;
     if (fetching) {
       refetch = true;
       return;
@@ -306,6 +321,7 @@ export const useMirrorStore = defineStore('mirror', () => {
     connect,
     refresh,
     refreshView,
+    setShown,
     choose,
     highlight,
     setUp,
