@@ -44,7 +44,9 @@ export const DEMO_MACHINE = {
   devices: [{ name: 'gpu0', kind: 'private', memory: '256M', driver: 'dmirror' }],
 };
 
-const TOP_FIELDS = [
+// "$schema" lets editors find docs/schema/machine.schema.json.
+export const TOP_FIELDS = [
+  '$schema',
   'pageShift',
   'sectionSizeBits',
   'maxPhysmemBits',
@@ -56,8 +58,9 @@ const TOP_FIELDS = [
   'costs',
   'link',
 ];
-const KINDS: DeviceKind[] = ['private', 'public', 'pmem'];
-const PMEM_MODES = ['fsdax', 'sector', 'raw'] as const;
+export const KINDS: DeviceKind[] = ['private', 'public', 'pmem'];
+export const DEVICE_FIELDS = ['name', 'kind', 'memory', 'driver', 'start', 'mode', 'link'];
+export const PMEM_MODES = ['fsdax', 'sector', 'raw'] as const;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -226,7 +229,7 @@ export function parseDevice(
   space: number,
 ): DeviceConfig & { link?: LinkKind } {
   if (!isObject(d)) throw new InputError(path, 'expected a device object');
-  checkFields(d, ['name', 'kind', 'memory', 'driver', 'start', 'mode', 'link'], path);
+  checkFields(d, DEVICE_FIELDS, path);
   if (typeof d.name !== 'string' || !/^[A-Za-z0-9_.-]{1,32}$/.test(d.name))
     throw new InputError(`${path}.name`, 'expected a device name of 1-32 letters, digits, "_", "." or "-"');
   if (typeof d.kind !== 'string' || !KINDS.includes(d.kind as DeviceKind))

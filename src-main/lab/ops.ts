@@ -87,6 +87,76 @@ const ADVICE: Record<string, number> = {
 /** Fields any step may carry besides its own. */
 const COMMON = ['op', 'expect', 'comment'];
 
+/** How a step field is read (the StepReader method that checks it). */
+type FieldKind = 'name' | 'size' | 'count' | 'bool' | 'fill' | 'prot' | 'flags' | 'advice' | 'workload';
+
+/**
+ * Every op and its fields, in the order errors list them; a name ending in "?" is optional.
+ * The one list of what a step may carry: steps are checked against it before they run, and
+ * the published JSON Schema (docs/schema/scenario.schema.json) is tested against it.
+ */
+export const OP_FIELDS = {
+  spawn: { proc: 'name' },
+  fork: { proc: 'name', child: 'name' },
+  exit: { proc: 'name' },
+  open: { proc: 'name', device: 'name' },
+  close: { proc: 'name', device: 'name' },
+  file: { name: 'name', size: 'size', 'fill?': 'fill', 'dax?': 'bool' },
+  mmap: {
+    proc: 'name',
+    name: 'name',
+    length: 'size',
+    prot: 'prot',
+    flags: 'flags',
+    'file?': 'name',
+    'align?': 'size',
+    'addr?': 'size',
+    'offset?': 'size',
+  },
+  munmap: { proc: 'name', at: 'name', 'offset?': 'size', 'length?': 'size' },
+  mprotect: { proc: 'name', at: 'name', 'offset?': 'size', 'length?': 'size', prot: 'prot' },
+  madvise: { proc: 'name', at: 'name', 'offset?': 'size', 'length?': 'size', advice: 'advice' },
+  mremap: {
+    proc: 'name',
+    at: 'name',
+    'offset?': 'size',
+    'length?': 'size',
+    newLength: 'size',
+    'newAddr?': 'name',
+    'newOffset?': 'size',
+  },
+  store: { proc: 'name', at: 'name', 'offset?': 'size', 'length?': 'size', 'fill?': 'fill' },
+  load: { proc: 'name', at: 'name', 'offset?': 'size', 'length?': 'size' },
+  buffer: { name: 'name', size: 'size', 'fill?': 'fill' },
+  // `at` is required by every command but "release" (checkStep).
+  device: {
+    device: 'name',
+    proc: 'name',
+    cmd: 'name',
+    'at?': 'name',
+    'offset?': 'size',
+    'pages?': 'count',
+    'buffer?': 'name',
+  },
+  check: { buffer: 'name', 'offset?': 'size', 'length?': 'size' },
+  stat: { proc: 'name', 'at?': 'name' },
+  run: { workload: 'workload' },
+} as const satisfies Record<string, Record<string, FieldKind>>;
+
+export type OpName = keyof typeof OP_FIELDS;
+
+function isOp(op: unknown): op is OpName {
+  return typeof op === 'string' && Object.hasOwn(OP_FIELDS, op);
+}
+
+/**
+ * The path errors give a step: `steps[3] (mmap)` names the op, when it is one; an
+ * unknown or missing op keeps the bare path, since its `op` field is what is wrong.
+ */
+export function stepPath(base: string, step: unknown): string {
+  return isObject(step) && isOp(step.op) ? `${base} (${step.op})` : base;
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -104,17 +174,6 @@ class StepReader {
 
   has(key: string): boolean {
     return this.step[key] !== undefined;
-  }
-
-  /** Refuse fields the op does not know: a typo must not be ignored silently. */
-  only(fields: string[]): void {
-    const allowed = [...COMMON, ...fields];
-    for (const key of Object.keys(this.step))
-      if (!allowed.includes(key))
-        throw new InputError(
-          this.at(key),
-          `unknown field for "${String(this.step.op)}" (expected one of: ${fields.join(', ')})`,
-        );
   }
 
   name(key: string): string {
@@ -168,6 +227,111 @@ class StepReader {
       );
     return table[v]!;
   }
+
+  /** mmap's flags: a list, or one string like "private|anonymous". */
+  flags(key: string): number {
+    const v = this.step[key];
+    const list = typeof v === 'string' ? v.split(/[|,\s]+/).filter(Boolean) : v;
+    if (!Array.isArray(list) || list.length === 0)
+      throw new InputError(
+        this.at(key),
+        `expected a list of flags from ${Object.keys(MAP_FLAGS).join(', ')}, got ${JSON.stringify(v)}`,
+      );
+    let flags = 0;
+    list.forEach((f, i) => {
+      if (typeof f !== 'string' || !(f in MAP_FLAGS))
+        throw new InputError(
+          `${this.at(key)}[${i}]`,
+          `expected one of ${Object.keys(MAP_FLAGS).join(', ')}, got ${JSON.stringify(f)}`,
+        );
+      flags |= MAP_FLAGS[f]!;
+    });
+    return flags;
+  }
+
+  /** A field of the kind OP_FIELDS gives it, read for its errors only. */
+  check(key: string, kind: FieldKind): void {
+    switch (kind) {
+      case 'name':
+        this.name(key);
+        break;
+      case 'size':
+        this.size(key);
+        break;
+      case 'count':
+        this.count(key);
+        break;
+      case 'bool':
+        this.bool(key);
+        break;
+      case 'fill':
+        this.fill(key);
+        break;
+      case 'prot':
+        this.oneOf(key, PROTS);
+        break;
+      case 'advice':
+        this.oneOf(key, ADVICE);
+        break;
+      case 'flags':
+        this.flags(key);
+        break;
+      case 'workload':
+        // Its actors name processes and mappings: lab/workload.ts checks it whole when it runs.
+        if (!isObject(this.step[key]))
+          throw new InputError(
+            this.at(key),
+            `expected a workload object like {"actors": [{"kind": "cpu", ...}]}, got ${JSON.stringify(this.step[key])}`,
+          );
+    }
+  }
+}
+
+/**
+ * Check what can be checked of a step without running it: a known op, no unknown field,
+ * every field of the right kind. What names refer to (processes, mappings, devices) is
+ * checked when the step runs. Bad input throws InputError naming `path.field`.
+ */
+export function checkStep(step: unknown, path: string): OpName {
+  if (!isObject(step))
+    throw new InputError(
+      path,
+      `expected a step object like {"op": "spawn", "proc": "p"}, got ${JSON.stringify(step)}`,
+    );
+  const op = step.op;
+  if (typeof op !== 'string')
+    throw new InputError(`${path}.op`, `expected an op name, got ${JSON.stringify(op)}`);
+  if (!isOp(op))
+    throw new InputError(
+      `${path}.op`,
+      `unknown op ${JSON.stringify(op)} (expected one of: ${Object.keys(OP_FIELDS).join(', ')})`,
+    );
+  const r = new StepReader(step, path);
+  const fields: Record<string, FieldKind> = OP_FIELDS[op];
+  const names = Object.keys(fields).map((f) => f.replace(/\?$/, ''));
+  for (const key of Object.keys(step))
+    if (!COMMON.includes(key) && !names.includes(key))
+      throw new InputError(r.at(key), `unknown field for "${op}" (expected one of: ${names.join(', ')})`);
+  for (const [field, kind] of Object.entries(fields)) {
+    const key = field.replace(/\?$/, '');
+    if (key === field || r.has(key)) r.check(key, kind);
+  }
+  switch (op) {
+    case 'mmap':
+      if (r.flags('flags') & MAP_FIXED && !r.has('addr'))
+        throw new InputError(r.at('addr'), 'expected an address: flags has "fixed"');
+      break;
+    case 'mremap':
+      if (r.has('newOffset') && !r.has('newAddr'))
+        throw new InputError(r.at('newOffset'), 'expected only with newAddr');
+      break;
+    case 'device':
+      // Every command but "release" works on a range of a mapping.
+      if (step.cmd !== 'release') r.check('at', 'name');
+      if (step.cmd === 'write' && !r.has('buffer'))
+        throw new InputError(r.at('buffer'), 'expected a buffer: "write" writes its bytes into the pages');
+  }
+  return op;
 }
 
 /** The lab's user space on one machine: named processes, mappings, files and buffers. */
@@ -194,16 +358,8 @@ export class Userland {
 
   /** Validate and run one step. Bad input throws InputError naming `path.field`. */
   run(step: unknown, path = 'op'): OpOutcome {
-    if (!isObject(step))
-      throw new InputError(
-        path,
-        `expected a step object like {"op": "spawn", "proc": "p"}, got ${JSON.stringify(step)}`,
-      );
-    const r = new StepReader(step, path);
-    const op = step.op;
-    if (typeof op !== 'string')
-      throw new InputError(r.at('op'), `expected an op name, got ${JSON.stringify(op)}`);
-    const outcome = this.dispatch(op, r);
+    const op = checkStep(step, path);
+    const outcome = this.dispatch(op, new StepReader(step as Record<string, unknown>, path));
     outcome.result.t = this.clock.now;
     return outcome;
   }
@@ -219,7 +375,7 @@ export class Userland {
     return undefined;
   }
 
-  private dispatch(op: string, r: StepReader): OpOutcome {
+  private dispatch(op: OpName, r: StepReader): OpOutcome {
     switch (op) {
       case 'spawn':
         return this.spawn(r);
@@ -257,11 +413,6 @@ export class Userland {
         return this.stat(r);
       case 'run':
         return this.runOp(r);
-      default:
-        throw new InputError(
-          r.at('op'),
-          `unknown op ${JSON.stringify(op)} (expected one of: spawn, fork, exit, file, mmap, munmap, mprotect, madvise, mremap, store, load, buffer, check, stat, device, open, close, run)`,
-        );
     }
   }
 
@@ -320,7 +471,6 @@ export class Userland {
   // ---- processes ---------------------------------------------------------------------
 
   private spawn(r: StepReader): OpOutcome {
-    r.only(['proc']);
     const name = this.newName(r, 'proc', this.procs, 'process');
     const task = spawn_task(this.k, name);
     this.clock.syscall();
@@ -330,7 +480,6 @@ export class Userland {
   }
 
   private fork(r: StepReader): OpOutcome {
-    r.only(['proc', 'child']);
     const parent = this.proc(r);
     const name = this.newName(r, 'child', this.procs, 'process');
     this.clock.syscall();
@@ -342,7 +491,6 @@ export class Userland {
   }
 
   private exit(r: StepReader): OpOutcome {
-    r.only(['proc']);
     const task = this.proc(r);
     const mmId = task.mm?.id;
     this.clock.syscall();
@@ -357,7 +505,6 @@ export class Userland {
   // ---- files and mappings ------------------------------------------------------------
 
   private file(r: StepReader): OpOutcome {
-    r.only(['name', 'size', 'fill', 'dax']);
     const name = this.newName(r, 'name', this.files, 'file');
     const size = r.size('size');
     const fill = r.fill('fill');
@@ -408,12 +555,11 @@ export class Userland {
   }
 
   private mmap(r: StepReader): OpOutcome {
-    r.only(['proc', 'name', 'length', 'prot', 'flags', 'file', 'align', 'addr', 'offset']);
     const task = this.proc(r);
     const name = r.name('name');
     const length = r.size('length');
     const prot = r.oneOf('prot', PROTS);
-    const flags = this.mapFlags(r);
+    const flags = r.flags('flags');
     let f: file | null = null;
     if (r.has('file')) {
       const fname = r.name('file');
@@ -425,8 +571,6 @@ export class Userland {
     if (align !== undefined && (align < this.k.c.PAGE_SIZE || !Number.isInteger(Math.log2(align))))
       throw new InputError(r.at('align'), `expected a power of two of at least one page, got ${align}`);
     const addr = r.optSize('addr');
-    if (flags & MAP_FIXED && addr === undefined)
-      throw new InputError(r.at('addr'), 'expected an address: flags has "fixed"');
     const offset = r.optSize('offset');
     this.clock.syscall();
     const ret = do_mmap(this.k, task.mm!, {
@@ -444,28 +588,7 @@ export class Userland {
     return { result: this.result('mmap', { ret: 0, addr: hex(ret) }), changed: true };
   }
 
-  private mapFlags(r: StepReader): number {
-    const v = r.step.flags;
-    const list = typeof v === 'string' ? v.split(/[|,\s]+/).filter(Boolean) : v;
-    if (!Array.isArray(list) || list.length === 0)
-      throw new InputError(
-        r.at('flags'),
-        `expected a list of flags from ${Object.keys(MAP_FLAGS).join(', ')}, got ${JSON.stringify(v)}`,
-      );
-    let flags = 0;
-    list.forEach((f, i) => {
-      if (typeof f !== 'string' || !(f in MAP_FLAGS))
-        throw new InputError(
-          `${r.at('flags')}[${i}]`,
-          `expected one of ${Object.keys(MAP_FLAGS).join(', ')}, got ${JSON.stringify(f)}`,
-        );
-      flags |= MAP_FLAGS[f]!;
-    });
-    return flags;
-  }
-
   private munmap(r: StepReader): OpOutcome {
-    r.only(['proc', 'at', 'offset', 'length']);
     const task = this.proc(r);
     const m = this.mapping(r);
     const { offset, length } = this.span(r, m.length, 'mapping');
@@ -475,7 +598,6 @@ export class Userland {
   }
 
   private mprotect(r: StepReader): OpOutcome {
-    r.only(['proc', 'at', 'offset', 'length', 'prot']);
     const task = this.proc(r);
     const m = this.mapping(r);
     const { offset, length } = this.span(r, m.length, 'mapping');
@@ -486,7 +608,6 @@ export class Userland {
   }
 
   private madvise(r: StepReader): OpOutcome {
-    r.only(['proc', 'at', 'offset', 'length', 'advice']);
     const task = this.proc(r);
     const m = this.mapping(r);
     const { offset, length } = this.span(r, m.length, 'mapping');
@@ -501,7 +622,6 @@ export class Userland {
    * plus `newOffset`) also MREMAP_FIXED. A remap of a whole mapping moves its name along.
    */
   private mremap(r: StepReader): OpOutcome {
-    r.only(['proc', 'at', 'offset', 'length', 'newLength', 'newAddr', 'newOffset']);
     const task = this.proc(r);
     const m = this.mapping(r);
     const { offset, length } = this.span(r, m.length, 'mapping');
@@ -511,7 +631,7 @@ export class Userland {
     if (r.has('newAddr')) {
       target = this.mapping(r, 'newAddr').addr + (r.optSize('newOffset') ?? 0);
       flags |= MREMAP_FIXED;
-    } else if (r.has('newOffset')) throw new InputError(r.at('newOffset'), 'expected only with newAddr');
+    }
     this.clock.syscall();
     const ret = do_mremap(this.k, task.mm!, m.addr + offset, length, newLength, flags, target);
     if (IS_ERR(ret)) return { result: this.result('mremap', { ret: errname(ret) }), changed: true };
@@ -558,7 +678,6 @@ export class Userland {
    * (dmirror_fops_open); closing it unregisters the mirror (dmirror_fops_release).
    */
   private open(r: StepReader, open: boolean): OpOutcome {
-    r.only(['proc', 'device']);
     const task = this.proc(r);
     const { name, driver } = this.driverOf(r);
     const key = `${r.name('proc')}\0${name}`;
@@ -581,7 +700,6 @@ export class Userland {
    * answer others. Results: ret, cpages, faults, bytes, and a plugin's own fields.
    */
   private device(r: StepReader): OpOutcome {
-    r.only(['device', 'proc', 'cmd', 'at', 'offset', 'pages', 'buffer']);
     const task = this.proc(r);
     const { name, driver } = this.driverOf(r);
     const cmd = r.step.cmd;
@@ -602,8 +720,7 @@ export class Userland {
           r.at('buffer'),
           `no buffer named "${bname}" (make one with the buffer op first)`,
         );
-    } else if (cmd === 'write')
-      throw new InputError(r.at('buffer'), 'expected a buffer: "write" writes its bytes into the pages');
+    }
     let addr = 0;
     let pages = 0;
     if (cmd !== 'release' || r.has('at')) {
@@ -640,7 +757,6 @@ export class Userland {
   // ---- memory accesses ---------------------------------------------------------------
 
   private store(r: StepReader): OpOutcome {
-    r.only(['proc', 'at', 'offset', 'length', 'fill']);
     const task = this.proc(r);
     const m = this.mapping(r);
     const { offset, length } = this.span(r, m.length, 'mapping');
@@ -654,7 +770,6 @@ export class Userland {
   }
 
   private load(r: StepReader): OpOutcome {
-    r.only(['proc', 'at', 'offset', 'length']);
     const task = this.proc(r);
     const m = this.mapping(r);
     const { offset, length } = this.span(r, m.length, 'mapping');
@@ -670,7 +785,6 @@ export class Userland {
   }
 
   private buffer(r: StepReader): OpOutcome {
-    r.only(['name', 'size', 'fill']);
     const name = r.name('name');
     const size = r.size('size');
     const fill = r.fill('fill');
@@ -680,7 +794,6 @@ export class Userland {
   }
 
   private check(r: StepReader): OpOutcome {
-    r.only(['buffer', 'offset', 'length']);
     const name = r.name('buffer');
     const buf = this.buffers.get(name);
     if (!buf)
@@ -701,13 +814,11 @@ export class Userland {
 
   /** `run`: a workload of CPU threads and device kernels (lab/workload.ts), run to its end. */
   private runOp(r: StepReader): OpOutcome {
-    r.only(['workload']);
     const counters = runWorkload(this, r.step.workload, r.at('workload'), this.seed);
     return { result: this.result('run', counters), changed: true };
   }
 
   private stat(r: StepReader): OpOutcome {
-    r.only(['proc', 'at']);
     const task = this.proc(r);
     const rss = rssOf(task.mm!);
     if (!r.has('at')) return { result: this.result('stat', { rss }), changed: false };

@@ -2,7 +2,7 @@
 // optionally carrying `expect`. The runner boots the machine, runs every step through the
 // lab's userland and compares results with expectations, naming step, field, expected and
 // actual value for every difference.
-import type { OpResult } from '../api';
+import type { OpResult, RunStepResult } from '../api';
 import { errname, errnum } from '../kernel/include/errno';
 import { clockFor } from './clock';
 import { compareFill, parseFill } from './fill';
@@ -10,7 +10,7 @@ import { InputError } from './input-error';
 import { Machine } from './machine';
 import type { PluginHost } from '../drivers/plugin';
 import { parseMachine, type MachineSpec } from './machine-file';
-import { Userland } from './ops';
+import { checkStep, stepPath, Userland, type OpOutcome } from './ops';
 import { RssRecorder } from './rss';
 import { TraceRecorder, type TraceRecord } from './trace';
 import { parseSize } from './numbers';
@@ -22,12 +22,8 @@ export interface Scenario {
   steps: Record<string, unknown>[];
 }
 
-export interface StepReport {
-  index: number;
-  op: string;
-  ok: boolean;
+export interface StepReport extends RunStepResult {
   result: OpResult;
-  failures: string[];
 }
 
 export interface ScenarioReport {
@@ -39,7 +35,8 @@ export interface ScenarioReport {
   t: number;
 }
 
-const SCENARIO_FIELDS = ['name', 'machine', 'seed', 'steps', 'description'];
+// "$schema" lets editors find docs/schema/scenario.schema.json.
+export const SCENARIO_FIELDS = ['$schema', 'name', 'machine', 'seed', 'steps', 'description'];
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -72,15 +69,58 @@ export function parseScenario(
   else if (typeof m === 'string') machine = parseMachine(loadMachine(m), m, m);
   else machine = parseMachine(m, `${input.name} (inline)`, `${source}.machine`);
   if (!Array.isArray(input.steps)) throw new InputError(`${source}.steps`, 'expected an array of steps');
-  const steps = input.steps.map((s, i) => {
-    if (!isObject(s))
-      throw new InputError(
-        `${source}.steps[${i}]`,
-        'expected a step object like {"op": "spawn", "proc": "p"}',
-      );
-    return s;
+  // Every step is checked before any runs, so a typo in the last step fails at once.
+  const steps = input.steps.map((s: unknown, i) => {
+    const path = stepPath(`steps[${i}]`, s);
+    checkStep(s, path);
+    const step = s as Record<string, unknown>;
+    if (step.expect !== undefined) checkExpectShape(step.expect, `${path}.expect`);
+    return step;
   });
   return { name: input.name, seed, machine, steps };
+}
+
+function isByte(v: unknown): boolean {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 255;
+}
+
+/**
+ * The fields of `expect` whose form is known: a wrong one is bad input, not a failed
+ * expectation. Other fields (run counters, a driver's own results) compare as JSON.
+ */
+function checkExpectShape(expect: unknown, path: string): void {
+  if (!isObject(expect))
+    throw new InputError(path, `expected an object of result fields, got ${JSON.stringify(expect)}`);
+  const { ret, signal, data, bytes } = expect;
+  if (
+    ret !== undefined &&
+    !(typeof ret === 'number' && Number.isInteger(ret)) &&
+    !(typeof ret === 'string' && (ret === '0' || errnum(ret) !== undefined))
+  )
+    throw new InputError(
+      `${path}.ret`,
+      `expected 0, an errno like -22 or a kernel error name like "-EINVAL", got ${JSON.stringify(ret)}`,
+    );
+  if (signal !== undefined && signal !== null && (typeof signal !== 'string' || !/^SIG[A-Z]+$/.test(signal)))
+    throw new InputError(
+      `${path}.signal`,
+      `expected a signal name like "SIGSEGV", or null for none, got ${JSON.stringify(signal)}`,
+    );
+  if (data !== undefined) parseFill(data, `${path}.data`);
+  if (bytes !== undefined && !isByte(bytes) && !(Array.isArray(bytes) && bytes.every(isByte)))
+    throw new InputError(
+      `${path}.bytes`,
+      `expected a byte (0 to 255), or an array of bytes, got ${JSON.stringify(bytes)}`,
+    );
+  for (const field of ['rss', 'smaps']) {
+    const counters = expect[field];
+    if (counters === undefined) continue;
+    if (!isObject(counters))
+      throw new InputError(`${path}.${field}`, 'expected an object of counters, like {"anon": 16}');
+    for (const [key, v] of Object.entries(counters))
+      if (typeof v !== 'number')
+        throw new InputError(`${path}.${field}.${key}`, `expected a number, got ${JSON.stringify(v)}`);
+  }
 }
 
 /** expect.ret / result ret as an error name or "0", so 0, "0" and -22/"-EINVAL" compare. */
@@ -128,9 +168,8 @@ function checkExpect(
       }
       case 'bytes': {
         const got = result.bytes ?? [];
-        const all = typeof want === 'number' ? got.map(() => want) : want;
-        if (!Array.isArray(all))
-          throw new InputError(`${path}.expect.bytes`, 'expected a byte, or an array of bytes');
+        // A byte or an array of bytes (checkExpectShape).
+        const all = typeof want === 'number' ? got.map(() => want) : (want as number[]);
         const at = all.findIndex((b, i) => b !== got[i]);
         if (at >= 0 || all.length !== got.length)
           failures.push(
@@ -141,9 +180,7 @@ function checkExpect(
       case 'rss':
       case 'smaps': {
         const got = (result[field] ?? {}) as Record<string, number>;
-        if (!isObject(want))
-          throw new InputError(`${path}.expect.${field}`, 'expected an object of counters');
-        for (const [key, v] of Object.entries(want))
+        for (const [key, v] of Object.entries(want as Record<string, number>))
           if (got[key] !== v) differ(`${field}.${key}`, v, got[key]);
         break;
       }
@@ -163,6 +200,23 @@ export interface RunOptions {
   plugins?: PluginHost;
 }
 
+/**
+ * Judge what step `index` of a scenario gave against its `expect`: the one check behind
+ * `hmm-lab run` and the app's Run view. Input errors name the op too (`steps[3] (mmap).length`,
+ * stepPath); failed expectations name the step alone (`steps[3].expect.ret`).
+ */
+export function judgeStep(
+  index: number,
+  step: Record<string, unknown>,
+  outcome: Pick<OpOutcome, 'result' | 'data'>,
+): StepReport {
+  const { expect, ...op } = step;
+  const failures = expect
+    ? checkExpect(expect as Record<string, unknown>, op, outcome.result, outcome.data, `steps[${index}]`)
+    : [];
+  return { index, op: String(op.op), ok: failures.length === 0, result: outcome.result, failures };
+}
+
 /** Boot the scenario's machine and run its steps; bad input throws InputError. */
 export function runScenario(s: Scenario, opts: RunOptions = {}): ScenarioReport & { trace?: TraceRecord[] } {
   const machine = new Machine(s.machine, opts.plugins);
@@ -178,15 +232,9 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): ScenarioReport 
   const recorder = opts.trace ? new TraceRecorder(k, clock) : null;
   const userland = new Userland(machine, clock, rss);
   userland.seed = s.seed;
-  const steps: StepReport[] = [];
-  s.steps.forEach((step, index) => {
-    const path = `steps[${index}]`;
-    const { expect, ...op } = step;
-    if (expect !== undefined && !isObject(expect))
-      throw new InputError(`${path}.expect`, 'expected an object of result fields');
-    const outcome = userland.run(op, path);
-    const failures = expect ? checkExpect(expect, op, outcome.result, outcome.data, path) : [];
-    steps.push({ index, op: String(op.op), ok: failures.length === 0, result: outcome.result, failures });
+  const steps = s.steps.map((step, index) => {
+    const { expect: _expect, ...op } = step;
+    return judgeStep(index, step, userland.run(op, stepPath(`steps[${index}]`, op)));
   });
   recorder?.detach();
   clock.detach();

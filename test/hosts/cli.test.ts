@@ -7,12 +7,19 @@ import { main } from '../../src-main/hosts/cli/main';
 import type { LayoutSnapshot, ResourceNode } from '../../src-main/api';
 import { parseScenario, runScenario } from '../../src-main/lab/scenario';
 import { formatTap, loadSelftestIndex, runSelftests, SELFTESTS_DIR } from '../../src-main/lab/selftests';
+import { RUN_DEMOS } from '../../src-main/lab/demos';
 
 const dir = mkdtempSync(join(tmpdir(), 'hmm-lab-cli-'));
 
 function machineFile(name: string, machine: unknown): string {
   const path = join(dir, `${name}.machine.json`);
   writeFileSync(path, typeof machine === 'string' ? machine : JSON.stringify(machine));
+  return path;
+}
+
+function scenarioFile(name: string, scenario: unknown): string {
+  const path = join(dir, `${name}.scenario.json`);
+  writeFileSync(path, JSON.stringify(scenario));
   return path;
 }
 
@@ -177,7 +184,8 @@ describe('hmm-lab layout', () => {
     expect(await run('layout', '--bogus')).toMatchObject({ code: 2, err: expect.stringMatching(/--bogus/) });
   });
 
-  it('runs as the installed bin', () => {
+  // tsx compiles the lab on start: seconds on a loaded machine.
+  it('runs as the installed bin', { timeout: 60_000 }, () => {
     const file = machineFile('bin', { devices: [{ name: 'gpu0', kind: 'private', memory: '256M' }] });
     const out = execFileSync(process.execPath, ['bin/hmm-lab.mjs', 'layout', '--machine', file, '--json'], {
       encoding: 'utf8',
@@ -324,5 +332,102 @@ describe('the ported hmm-tests (test/selftests)', () => {
       out: '',
       err: expect.stringContaining('nope.ts'),
     });
+  });
+});
+
+describe('every bundled scenario', () => {
+  const bundled = readdirSync('plugins')
+    .flatMap((p) => readdirSync(join('plugins', p)).map((f) => join('plugins', p, f)))
+    .filter((f) => f.endsWith('.scenario.json'))
+    .sort();
+
+  it(
+    'hmm-lab run plugins/*/*.scenario.json passes every one, with no driver report',
+    { timeout: 120_000 },
+    async () => {
+      expect(bundled.length).toBeGreaterThanOrEqual(4);
+      const r = await run('run', ...bundled);
+      expect(r.err).toBe('');
+      const lines = r.out.split('\n');
+      expect(lines).toHaveLength(bundled.length);
+      bundled.forEach((file, i) => expect(lines[i]).toMatch(new RegExp(`^PASS .*\\(${file}\\)`)));
+      expect(r.code).toBe(0);
+    },
+  );
+
+  it(
+    "hmm-lab run passes the Run view's demos, every workload losing no write",
+    { timeout: 300_000 },
+    async () => {
+      const files = RUN_DEMOS.map((d) => scenarioFile(`demo-${d.id}`, d.scenario));
+      const r = await run('run', ...files, '--json');
+      expect(r).toMatchObject({ code: 0, err: '' });
+      const reports = JSON.parse(r.out) as { passed: boolean; steps: { op: string; result: object }[] }[];
+      expect(reports.map((rep) => rep.passed)).toEqual(RUN_DEMOS.map(() => true));
+      const runs = reports.flatMap((rep) => rep.steps.filter((st) => st.op === 'run'));
+      expect(runs.length).toBeGreaterThanOrEqual(RUN_DEMOS.length);
+      for (const st of runs) expect(st.result).toMatchObject({ lost: 0, failed: 0 });
+    },
+  );
+});
+
+describe('hmm-lab run --trace: the same scenario and seed give the same bytes', () => {
+  // The Run view's oversubscription demo, shrunk: the CPU fills 8 MiB, a GPU kernel with
+  // 4 MiB of memory (its driver the demo's) touches twice as many pages, so batches evict, and
+  // the CPU reads it all back. The kernel accesses random pages, not the demo's sequential
+  // ones, so the seed shows in the trace.
+  const demo = RUN_DEMOS.find((d) => d.id === 'oversubscription')!.scenario;
+  const file = (seed: number): string => {
+    const s = structuredClone(demo) as {
+      seed: number;
+      machine: { sectionSizeBits?: number; devices: { memory: string }[] };
+      steps: { op: string; length?: string; workload?: { actors: Record<string, unknown>[] } }[];
+    };
+    s.seed = seed;
+    // Device memory is hotplugged in whole sections: 4 MiB ones, so the GPU has just 4 MiB.
+    s.machine.sectionSizeBits = 22;
+    s.machine.devices[0]!.memory = '4M';
+    const [mmap, gpu] = [s.steps[2]!, s.steps[4]!.workload?.actors[0]];
+    expect([mmap.op, gpu?.kind]).toEqual(['mmap', 'device']);
+    mmap.length = '8M';
+    Object.assign(gpu!, { accesses: 4096, pattern: 'random' });
+    return scenarioFile(`oversub-${seed}`, s);
+  };
+  const traced = async (scenario: string, trace: string): Promise<string> => {
+    const path = join(dir, trace);
+    const r = await run('run', scenario, '--trace', path, '--json');
+    expect(r).toMatchObject({ code: 0, err: '' });
+    const [report] = JSON.parse(r.out) as { steps: { result: Record<string, number> }[] }[];
+    // Oversubscribed: the GPU evicts, and every read sees the last write.
+    expect(report!.steps[4]!.result).toMatchObject({ lost: 0, failed: 0, evictions: expect.any(Number) });
+    expect(report!.steps[4]!.result.evictions).toBeGreaterThan(0);
+    return readFileSync(path, 'utf8');
+  };
+
+  for (const [format, name] of [
+    ['ftrace text', 'trace.txt'],
+    ['JSON lines', 'trace.jsonl'],
+    ['Chrome JSON', 'trace.json'],
+  ] as const)
+    it(
+      `${format} (${name}): identical twice, different with another seed`,
+      { timeout: 120_000 },
+      async () => {
+        const a = await traced(file(1), `a-${name}`);
+        expect(a.length).toBeGreaterThan(100_000);
+        expect(a).toContain('migrate');
+        expect(await traced(file(1), `b-${name}`)).toBe(a);
+        expect(await traced(file(2), `c-${name}`)).not.toBe(a);
+      },
+    );
+
+  it('in a fresh process too (the installed bin)', { timeout: 120_000 }, async () => {
+    const scenario = file(1);
+    const a = await traced(scenario, 'p-trace.jsonl');
+    const path = join(dir, 'q-trace.jsonl');
+    execFileSync(process.execPath, ['bin/hmm-lab.mjs', 'run', scenario, '--trace', path], {
+      encoding: 'utf8',
+    });
+    expect(readFileSync(path, 'utf8')).toBe(a);
   });
 });

@@ -56,7 +56,7 @@ describe('scenario runner', () => {
     expect(() => parse({ ...COW, colour: 1 })).toThrow(/scenario\.colour: unknown field/);
     expect(() => parse({ ...COW, seed: -1 })).toThrow(/scenario\.seed: expected a non-negative integer/);
     expect(() => parse({ ...COW, machine: { ram: 3 } })).toThrow(/scenario\.machine\.ram: expected an array/);
-    expect(() => parse({ name: 'x', steps: [3] })).toThrow(/scenario\.steps\[0\]: expected a step object/);
+    expect(() => parse({ name: 'x', steps: [3] })).toThrow(/^steps\[0\]: expected a step object/);
     const run = (steps: unknown[]): unknown =>
       runScenario(parseScenario({ name: 'x', steps }, 'scenario', noFiles));
     expect(() =>
@@ -64,7 +64,7 @@ describe('scenario runner', () => {
         { op: 'spawn', proc: 'p' },
         { op: 'mmap', proc: 'p', name: 'm', length: 'lots', prot: 'rw', flags: ['private', 'anonymous'] },
       ]),
-    ).toThrow(/steps\[1\]\.length: expected a size/);
+    ).toThrow(/^steps\[1\] \(mmap\)\.length: expected a size/);
     expect(() => run([{ op: 'spawn', proc: 'p', expect: 3 }])).toThrow(InputError);
   });
 
