@@ -8,7 +8,8 @@
 // page home. Pages that cannot live in VRAM (shared or file memory) are mapped in place, as a
 // GPU reads system memory over the link.
 //
-// Commands: `fault` (a GPU access at `at` + `offset`), `read` / `write` (the GPU reads the
+// Commands: `fault` (the GPU faulted on the range, as a workload's device kernel does: each
+// block it touches comes to VRAM, `write` when an access writes), `read` / `write` (the GPU reads the
 // range into, or writes the range from, the buffer, faulting as it goes), `migrate`,
 // `migrate_to_sys`, `release` (evict all of VRAM) and `stats`.
 import {
@@ -363,11 +364,11 @@ export function remove(): void {
 // ---- GPU faults ---------------------------------------------------------------------------
 
 /**
- * The GPU faulted at addr: migrate the aligned 2 MiB block around it (within its vma) to VRAM,
- * evicting LRU chunks for room. Pages that stay in system memory are mapped where they are.
- * Returns pages migrated, or -errno.
+ * The GPU faulted on [addr, last) (one page by default): migrate the aligned 2 MiB block
+ * around addr (within its vma) to VRAM, evicting LRU chunks for room. Faulting pages of the
+ * block that stay in system memory are mapped where they are. Returns pages migrated, or -errno.
  */
-function gpuFault(mm: Mm, mirror: Mirror, addr: number, write: boolean): number {
+function gpuFault(mm: Mm, mirror: Mirror, addr: number, write: boolean, last = addr + PAGE_SIZE): number {
   stats.gpuFaults++;
   const vma = find_vma(mm, addr);
   if (!vma || vma_start(vma) > addr || !(vma_flags(vma) & VM_READ)) return -EFAULT;
@@ -392,8 +393,10 @@ function gpuFault(mm: Mm, mirror: Mirror, addr: number, write: boolean): number 
   const moved = room < 0 ? 0 : migrateRange(mm, vma, start, end, TO_DEVICE);
   if (moved < 0) return moved;
   // What could not move (shared or file memory, VRAM full) is reached over the link.
-  if (device_pt_lookup(mirror, addr) < 0 || (write && device_pt_lookup(mirror, addr) % 2 === 0)) {
-    const r = mapRemote(mirror, addr - (addr % PAGE_SIZE), write);
+  for (let a = addr - (addr % PAGE_SIZE); a < Math.min(last, end); a += PAGE_SIZE) {
+    const v = device_pt_lookup(mirror, a);
+    if (v >= 0 && (!write || v % 2 === 1)) continue;
+    const r = mapRemote(mirror, a, write);
     if (r < 0) return r;
   }
   return moved;
@@ -440,13 +443,19 @@ function checked(a: CommandArgs): Mirror | number {
   return mirrorGet(a.mm);
 }
 
-/** `fault`: one GPU access at the range's first page (a write with pages > 1? no: a read). */
+/** `fault`: the GPU faulted on the range (`write`: an access writes): block by block. */
 function faultCmd(a: CommandArgs): CommandResult {
   const mirror = checked(a);
   if (mirror < 0) return { ret: mirror };
   const before = stats.evictedPages;
-  const moved = gpuFault(a.mm, mirror, a.addr, false);
-  return moved < 0 ? { ret: moved } : { ret: 0, cpages: moved, evicted: stats.evictedPages - before };
+  let cpages = 0;
+  const end = a.addr + a.pages * PAGE_SIZE;
+  for (let addr = a.addr; addr < end; addr = addr - (addr % CHUNK_SIZE) + CHUNK_SIZE) {
+    const r = gpuFault(a.mm, mirror, addr, a.write, end);
+    if (r < 0) return { ret: r, cpages, evicted: stats.evictedPages - before };
+    cpages += r;
+  }
+  return { ret: 0, cpages, evicted: stats.evictedPages - before };
 }
 
 /** The GPU reads or writes the range page by page, faulting a block in at each miss. */

@@ -2,7 +2,9 @@
 // (drivers/dmirror.ts, the kernel tests' reference driver) or a plugin running in its
 // sandbox (drivers/plugin/). The lab opens the device for a process, runs its commands by
 // name with plain arguments and results, reads the device's page table (its MMU, for the
-// Mirror view and device kernels) and its memory use, and unbinds it.
+// Mirror view and device kernels) and its memory use, and unbinds it. A workload's device
+// kernel reaches its driver the same way: each run of a fault batch is the `fault` command
+// (FAULT_COMMAND), and the driver's own policy decides what to migrate, evict or map.
 import type { mm_struct } from '../kernel/include/mm_types';
 import type { task_struct } from '../kernel/include/sched';
 import { EINVAL } from '../kernel/include/errno';
@@ -17,6 +19,23 @@ export interface DeviceCommandArgs {
   pages: number;
   /** The scenario's host buffer (read into, written from), or null. */
   buffer: Uint8Array | null;
+  /** `fault`: an access to the range writes, so the device needs it writable. */
+  write?: boolean;
+}
+
+/**
+ * The command a device kernel's faults reach the driver by: the device faulted on [addr, +
+ * pages) (a run of neighbouring pages of its fault batch, `write` when an access there
+ * writes). The driver makes the pages accessible in its device page table as its policy
+ * says (migrate them, evict to make room, or map them where they are) and answers `cpages`,
+ * the pages it migrated to device memory, and `evicted`, the pages it sent home for room.
+ */
+export const FAULT_COMMAND = 'fault';
+
+/** A `fault` command's `evicted` count (a plain field of its result), 0 when it has none. */
+export function evictedPages(r: DeviceCommandResult): number {
+  const v = r.extra?.evicted;
+  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : 0;
 }
 
 /**
@@ -81,7 +100,15 @@ export function commandFailed(ret: number): DeviceCommandResult {
 /** The built-in dmirror (the HMM test driver in TypeScript), seen through DeviceDriver. */
 export class BuiltinDmirror implements DeviceDriver {
   readonly plugin = false;
-  readonly commands = ['read', 'write', 'migrate', 'migrate_to_sys', 'snapshot', 'release'] as const;
+  readonly commands = [
+    'read',
+    'write',
+    'migrate',
+    'migrate_to_sys',
+    'snapshot',
+    'release',
+    FAULT_COMMAND,
+  ] as const;
   readonly failure = null;
 
   constructor(
@@ -119,6 +146,10 @@ export class BuiltinDmirror implements DeviceDriver {
         return { ...d.snapshot(task, a.addr, a.pages, a.buffer), accessed: 0 };
       case 'release':
         return { ...d.release(task), accessed: 0 };
+      case FAULT_COMMAND: {
+        const { evicted, ...r } = d.device_fault(task, a.addr, a.pages, a.write === true);
+        return { ...r, accessed: 0, extra: { evicted } };
+      }
       default:
         return commandFailed(-EINVAL);
     }

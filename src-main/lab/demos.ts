@@ -1,24 +1,31 @@
 // The demo workloads the Run view offers: scenarios whose steps set up processes and mappings
 // and end in `run` workloads (docs/WORKLOADS.md). Each brings its own machine, so it runs the
-// same anywhere.
+// same anywhere. The GPUs of the first two are served by the bundled dmirror plugin
+// (plugins/dmirror), whose `fault` command is the fault policy; the two-GPU demo keeps the
+// built-in dmirror, the same policy in TypeScript: its random accesses fault page by page,
+// which the sandboxed plugin serves several times slower (the demo would play for tens of
+// seconds at full speed).
 import type { RunDemo } from '../api';
 
-const MACHINE_256M = {
-  ram: [{ start: 0, size: '2G' }],
-  reserved: [],
-  devices: [{ name: 'gpu0', kind: 'private', memory: '256M', link: 'pcie4' }],
-};
+/** One GPU of `memory` on PCIe 4.0, served by the dmirror plugin. */
+function pluginGpu(memory: string) {
+  return {
+    ram: [{ start: 0, size: '2G' }],
+    reserved: [],
+    devices: [{ name: 'gpu0', kind: 'private', memory, link: 'pcie4', driver: 'plugin:dmirror' }],
+  };
+}
 
 export const RUN_DEMOS: readonly RunDemo[] = [
   {
     id: 'oversubscription',
-    title: 'Oversubscription: 512 MiB through a 256 MiB GPU',
+    title: 'Oversubscription: 256 MiB through a 128 MiB GPU',
     description:
-      'A CPU thread fills 512 MiB, a GPU kernel streams through it twice on a 256 MiB device (every batch evicts the least recently used pages), then the CPU reads it all back.',
+      'A CPU thread fills 256 MiB, a GPU kernel streams through it twice on a 128 MiB device whose driver is the dmirror plugin (once the device is full, every fault batch evicts the pages migrated in longest ago), then the CPU reads it all back.',
     scenario: {
       name: 'oversubscription',
       seed: 1,
-      machine: MACHINE_256M,
+      machine: pluginGpu('128M'),
       steps: [
         { op: 'spawn', proc: 'app' },
         { op: 'open', proc: 'app', device: 'gpu0' },
@@ -26,7 +33,7 @@ export const RUN_DEMOS: readonly RunDemo[] = [
           op: 'mmap',
           proc: 'app',
           name: 'data',
-          length: '512M',
+          length: '256M',
           prot: 'rw',
           flags: ['private', 'anonymous'],
         },
@@ -52,7 +59,7 @@ export const RUN_DEMOS: readonly RunDemo[] = [
                 at: 'data',
                 pattern: 'sequential',
                 writes: 0.5,
-                accesses: 262144,
+                accesses: 131072,
               },
             ],
           },
@@ -73,11 +80,11 @@ export const RUN_DEMOS: readonly RunDemo[] = [
     id: 'hotset',
     title: 'Shared hot set: CPU and GPU contend for 10% of 64 MiB',
     description:
-      'A GPU kernel and a CPU thread touch the same 64 MiB buffer, 90% of their accesses on the same hot 10%: pages ping-pong between system and device memory.',
+      'A GPU kernel and a CPU thread touch the same 64 MiB buffer, 90% of their accesses on the same hot 10%: pages ping-pong between system and device memory (the dmirror plugin migrates what the GPU faults on, CPU faults bring pages home).',
     scenario: {
       name: 'hotset',
       seed: 7,
-      machine: MACHINE_256M,
+      machine: pluginGpu('256M'),
       steps: [
         { op: 'spawn', proc: 'app' },
         { op: 'open', proc: 'app', device: 'gpu0' },
@@ -121,7 +128,7 @@ export const RUN_DEMOS: readonly RunDemo[] = [
     id: 'two-gpus',
     title: 'Two processes, two GPUs (PCIe 4.0 and NVLink-C2C)',
     description:
-      'Each process runs a kernel on its own device, one over PCIe 4.0, one over NVLink-C2C; the second then reads a strided share of its data from the CPU.',
+      'Each process runs a kernel on its own device, one over PCIe 4.0, one over NVLink-C2C, with random accesses to 192 MiB on 128 MiB devices (the built-in dmirror evicts); the second then reads a strided share of its data from the CPU.',
     scenario: {
       name: 'two-gpus',
       seed: 3,

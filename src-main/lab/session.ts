@@ -11,7 +11,7 @@ import { RssRecorder } from './rss';
 import { Userland } from './ops';
 import { pageTable, processList } from './processes';
 import { MirrorTrace, mirrorView } from './mirror';
-import { isRunRequest, RunController } from './run';
+import { devicesBooted, isRunRequest, RunController } from './run';
 import { loadDriver } from './drivers';
 import { PluginHost, prepareEngines } from '../drivers/plugin';
 
@@ -104,7 +104,12 @@ export class LabSession {
   }
 
   handle(req: LabRequest): unknown {
-    if (isRunRequest(req)) return guard(() => this.runs.handle(req));
+    if (isRunRequest(req)) {
+      // A scenario's plugin devices wait for their engines (the answer is then a promise).
+      const devices = devicesBooted(req);
+      if (!this.plugins.ready(devices)) return this.plugins.prepare(devices).then(() => this.handle(req));
+      return guard(() => this.runs.handle(req));
+    }
     switch (req.type) {
       case 'layout':
         return layoutSnapshot(this.machine);

@@ -8,14 +8,15 @@
 // driver work (faults, fault batches, migrations) is serialised on the one virtual clock: it
 // starts when both the actor and the clock are there, and the actor resumes when it ends.
 //
-// Device faults (the demo policy, in the lab until driver plugins own it): a device kernel's
-// access to a page missing from its device page table joins the pending fault batch and the
-// kernel goes on with its other accesses, as a GPU's warps do. When the batch holds
-// `batch` distinct pages (256, as NVIDIA's UVM fetches them) or the kernel has nothing else to
-// issue, the driver services the batch: it charges gpuFaultBatchNs, moves pages held by other
-// devices home, evicts its least recently used pages with migrate_to_sys when device memory
-// is short (oversubscription), migrates the batch with dmirror's migrate and replays the
-// waiting accesses.
+// Device faults: a device kernel's access to a page missing from its device page table (or
+// read-only there, for a write) joins the pending fault batch and the kernel goes on with its
+// other accesses, as a GPU's warps do. When the batch holds `batch` distinct pages (256, as
+// NVIDIA's UVM fetches them) or the kernel has nothing else to issue, the batch is serviced:
+// the lab charges gpuFaultBatchNs, then hands the driver each run of neighbouring pages
+// through its `fault` command (drivers/driver.ts, FAULT_COMMAND), whose policy decides what
+// to migrate, evict or map in place, and replays the run's waiting accesses. The driver's
+// copies are charged as they happen (a plugin's dma_copy tracepoint) or from the pages it
+// reports moved (the built-in dmirror); migrations count from what it reports.
 //
 // Data integrity: every write stores a fresh stamp (store_stamp, or the device's own write
 // into its memory); every read compares the page's stamp with the last one written. A
@@ -23,7 +24,7 @@
 import type { WorkloadCounters } from '../api';
 import type { task_struct } from '../kernel/include/sched';
 import { load_stamp, store_stamp } from '../kernel/arch/x86/lib/usercopy';
-import type { dmirror_device } from '../drivers/dmirror';
+import { evictedPages, FAULT_COMMAND, type DeviceDriver } from '../drivers/driver';
 import type { TraceEvent } from '../kernel/trace/events';
 import { InputError } from './input-error';
 import { parseSize } from './numbers';
@@ -31,7 +32,7 @@ import { Prng } from './prng';
 import type { Userland } from './ops';
 
 export type AccessPattern = 'sequential' | 'strided' | 'random' | 'hotset';
-const PATTERNS: readonly AccessPattern[] = ['sequential', 'strided', 'random', 'hotset'];
+export const PATTERNS: readonly AccessPattern[] = ['sequential', 'strided', 'random', 'hotset'];
 
 /** One actor of a workload, validated (docs/WORKLOADS.md gives the file form). */
 export interface ActorSpec {
@@ -77,7 +78,7 @@ export interface WorkloadObserver {
 export const MAX_ACTORS = 64;
 export const MAX_ACCESSES = 1e9;
 
-const ACTOR_FIELDS = [
+export const ACTOR_FIELDS = [
   'kind',
   'name',
   'proc',
@@ -94,7 +95,7 @@ const ACTOR_FIELDS = [
   'start',
   'comment',
 ];
-const WORKLOAD_FIELDS = ['name', 'seed', 'batch', 'actors', 'comment'];
+export const WORKLOAD_FIELDS = ['name', 'seed', 'batch', 'actors', 'comment'];
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -186,10 +187,10 @@ function parseActor(a: unknown, path: string, index: number, userland: Userland)
   if (kind === 'device') {
     device = name(a, 'device', path);
     const d = userland.machine.devices.get(device);
-    if (!d || 'error' in d || !d.dmirror)
+    if (!d || 'error' in d || !d.driver?.commands.includes(FAULT_COMMAND))
       throw new InputError(
         `${path}.device`,
-        `expected a device served by dmirror, got ${JSON.stringify(device)} (devices: ${[...userland.machine.devices.keys()].join(', ') || 'none'})`,
+        `expected a device whose driver services device faults (a "${FAULT_COMMAND}" command, as dmirror's), got ${JSON.stringify(device)} (devices: ${[...userland.machine.devices.keys()].join(', ') || 'none'})`,
       );
     if (!userland.isOpen(proc, device))
       throw new InputError(
@@ -279,19 +280,18 @@ interface StampBook {
   known: Uint8Array;
 }
 
-/** A device a device kernel runs on: its driver and the LRU of the pages this run put there. */
+/** A device a device kernel runs on, and its driver. */
 interface DeviceState {
   name: string;
-  mdevice: dmirror_device;
-  /** Device page -> vpn * MAX_ACTORS + task slot, least recently used first (Map keeps order). */
-  lru: Map<number, number>;
+  driver: DeviceDriver;
+  /** Its memory in pages: the longest run one fault command gets. */
+  pages: number;
 }
 
 interface Actor {
   spec: ActorSpec;
   index: number;
   task: task_struct;
-  slot: number;
   /** First address of the range and its pages. */
   base: number;
   pages: number;
@@ -320,7 +320,6 @@ export class WorkloadRun {
   actions = 0;
   readonly accessesPlanned: number;
   private readonly actors: Actor[] = [];
-  private readonly tasks: task_struct[] = [];
   private readonly devices = new Map<string, DeviceState>();
   private readonly batch: number;
   private readonly startT: number;
@@ -342,8 +341,6 @@ export class WorkloadRun {
     spec.actors.forEach((a, index) => {
       const task = userland.procs.get(a.proc)!;
       const m = userland.mappings.get(a.at)!;
-      let slot = this.tasks.indexOf(task);
-      if (slot < 0) slot = this.tasks.push(task) - 1;
       const key = `${a.proc}\0${a.at}`;
       let book = books.get(key);
       if (!book) {
@@ -356,8 +353,8 @@ export class WorkloadRun {
       if (a.device) {
         dev = this.devices.get(a.device) ?? null;
         if (!dev) {
-          const bound = userland.machine.devices.get(a.device);
-          dev = { name: a.device, mdevice: (bound as { dmirror: dmirror_device }).dmirror, lru: new Map() };
+          const driver = (userland.machine.devices.get(a.device) as { driver: DeviceDriver }).driver;
+          dev = { name: a.device, driver, pages: Math.max(1, driver.memory().pages) };
           this.devices.set(a.device, dev);
         }
       }
@@ -365,7 +362,6 @@ export class WorkloadRun {
         spec: a,
         index,
         task,
-        slot,
         base: m.addr + a.offset,
         pages,
         bookOffset: a.offset / ps,
@@ -526,68 +522,67 @@ export class WorkloadRun {
   /** The device's access through its page table; false when the page is not there to use. */
   private deviceTouch(a: Actor, dev: DeviceState, page: number, write: boolean): boolean {
     const k = this.userland.machine.kernel;
-    const vpn = a.base / k.c.PAGE_SIZE + page;
-    const entry = dev.mdevice.mirrors.get(a.task.mm!)?.pt.get(vpn);
-    if (entry === undefined) return false;
-    const dpage = Math.floor(entry / 2);
-    if (write && entry % 2 === 0) return false;
-    dev.lru.delete(dpage);
-    dev.lru.set(dpage, vpn * MAX_ACTORS + a.slot);
+    const entry = dev.driver.pageTable(a.task.mm!)?.get(a.base / k.c.PAGE_SIZE + page);
+    if (entry === undefined || (write && entry % 2 === 0)) return false;
+    // Device memory, or system memory the device reaches over its link.
+    const mapped = Math.floor(entry / 2);
     if (write) {
       const stamp = this.stamp();
-      k.mem.stamp[dpage] = stamp;
+      k.mem.stamp[mapped] = stamp;
       this.wrote(a, page, stamp);
-    } else this.read(a, page, k.mem.stamp[dpage]!);
+    } else this.read(a, page, k.mem.stamp[mapped]!);
     return true;
   }
 
-  /** The driver services a device kernel's fault batch. */
+  /**
+   * Service a device kernel's fault batch: its pages in address order, each run of neighbouring
+   * pages (at most the device's size) one `fault` command to the driver, then the run's waiting
+   * accesses replay; one still missing fails.
+   */
   private serviceBatch(a: Actor, dev: DeviceState): void {
-    const k = this.userland.machine.kernel;
     const clock = this.userland.clock;
-    const ps = k.c.PAGE_SIZE;
-    const pages = [...a.pendSet].sort((x, y) => x - y);
+    const ps = this.userland.machine.kernel.c.PAGE_SIZE;
     this.counters.faultRounds++;
-    this.counters.deviceFaults += pages.length;
-    this.observer?.deviceFaults(dev.name, pages.length, clock.now);
+    this.counters.deviceFaults += a.pendSet.size;
+    this.observer?.deviceFaults(dev.name, a.pendSet.size, clock.now);
     clock.charge(clock.costs.gpuFaultBatchNs);
-
-    // Pages another device holds come home first: dmirror migrates only system pages.
-    for (const other of this.userland.machine.devices.values()) {
-      if ('error' in other || !other.dmirror || other.dmirror === dev.mdevice) continue;
-      for (const p of pages) {
-        const addr = a.base + p * ps;
-        if (other.dmirror.device_page(a.task.mm!, addr) < 0) continue;
-        const r = other.dmirror.migrate_to_sys(a.task, addr, 1);
-        this.movedHome(other.config.name, r.cpages);
+    const room = dev.pages;
+    // The waiting accesses by page, in the order they were issued within a page.
+    const order = a.pendPage.map((_, i) => i).sort((x, y) => a.pendPage[x]! - a.pendPage[y]! || x - y);
+    for (let i = 0; i < order.length;) {
+      const first = a.pendPage[order[i]!]!;
+      let last = first;
+      let write = false;
+      let j = i;
+      for (; j < order.length; j++) {
+        const p = a.pendPage[order[j]!]!;
+        if (p !== last && (p !== last + 1 || p - first >= room)) break;
+        last = p;
+        write ||= a.pendWrite[order[j]!]!;
       }
-    }
-
-    // Device memory may hold fewer pages than the batch: service it in parts that fit.
-    const room = Math.max(1, dev.mdevice.pool.nr_pages);
-    for (let from = 0; from < pages.length; from += room) {
-      const part = pages.slice(from, from + room);
-      const short = part.length - dev.mdevice.pool.nr_free;
-      if (short > 0) this.evict(dev, short);
-      for (let i = 0; i < part.length;) {
-        let j = i + 1;
-        while (j < part.length && part[j] === part[j - 1]! + 1) j++;
-        const r = dev.mdevice.migrate(a.task, a.base + part[i]! * ps, j - i);
-        clock.deviceCopy(r.cpages * ps, dev.name);
-        this.counters.migratedToDevice += r.cpages;
-        this.observer?.migrated(dev.name, true, r.cpages, clock.now);
-        i = j;
-      }
-      this.reportOccupancy(dev);
+      const r = dev.driver.command(a.task, FAULT_COMMAND, {
+        addr: a.base + first * ps,
+        pages: last - first + 1,
+        buffer: null,
+        write,
+      });
+      // Copies a plugin's copy engine did not already charge (the built-in dmirror's).
+      clock.deviceCopy(r.moved * ps, dev.name);
+      const evicted = evictedPages(r);
+      this.counters.migratedToDevice += r.cpages;
+      this.counters.migratedToSystem += evicted;
+      this.counters.evictions += evicted;
+      this.observer?.migrated(dev.name, true, r.cpages, clock.now);
+      this.observer?.migrated(dev.name, false, evicted, clock.now);
       const done = clock.now;
-      const inPart = new Set(part);
-      for (let i = 0; i < a.pendPage.length; i++) {
-        const p = a.pendPage[i]!;
-        if (!inPart.has(p)) continue;
-        if (this.deviceTouch(a, dev, p, a.pendWrite[i]!)) this.observer?.latency(true, done - a.pendT[i]!);
+      for (; i < j; i++) {
+        const n = order[i]!;
+        if (this.deviceTouch(a, dev, a.pendPage[n]!, a.pendWrite[n]!))
+          this.observer?.latency(true, done - a.pendT[n]!);
         else this.counters.failed++;
       }
     }
+    this.reportOccupancy(dev);
     a.pendPage.length = 0;
     a.pendWrite.length = 0;
     a.pendT.length = 0;
@@ -595,49 +590,9 @@ export class WorkloadRun {
     a.t = clock.now;
   }
 
-  /** Evict the device's `n` least recently used pages this run placed (migrate_to_sys). */
-  private evict(dev: DeviceState, n: number): void {
-    const k = this.userland.machine.kernel;
-    const ps = k.c.PAGE_SIZE;
-    const victims: number[] = [];
-    for (const [dpage, v] of dev.lru) {
-      if (victims.length >= n) break;
-      dev.lru.delete(dpage);
-      const task = this.tasks[v % MAX_ACTORS]!;
-      const vpn = Math.floor(v / MAX_ACTORS);
-      // A CPU fault may have brought the page home already, or the page moved.
-      if (!task.mm || dev.mdevice.device_page(task.mm, vpn * ps) !== dpage) continue;
-      victims.push(v);
-    }
-    victims.sort((x, y) => x - y);
-    // Neighbouring pages of one process go back in one migrate_to_sys call.
-    for (let i = 0; i < victims.length;) {
-      const slot = victims[i]! % MAX_ACTORS;
-      const first = Math.floor(victims[i]! / MAX_ACTORS);
-      let j = i + 1;
-      while (
-        j < victims.length &&
-        victims[j]! % MAX_ACTORS === slot &&
-        Math.floor(victims[j]! / MAX_ACTORS) === first + (j - i)
-      )
-        j++;
-      const r = dev.mdevice.migrate_to_sys(this.tasks[slot]!, first * ps, j - i);
-      this.counters.evictions += r.cpages;
-      this.movedHome(dev.name, r.cpages);
-      i = j;
-    }
-  }
-
-  private movedHome(device: string, pages: number): void {
-    const clock = this.userland.clock;
-    clock.deviceCopy(pages * this.userland.machine.kernel.c.PAGE_SIZE, device);
-    this.counters.migratedToSystem += pages;
-    this.observer?.migrated(device, false, pages, clock.now);
-  }
-
   private reportOccupancy(dev: DeviceState): void {
-    const pool = dev.mdevice.pool;
-    this.observer?.occupancy(dev.name, pool.nr_pages - pool.nr_free, this.userland.clock.now);
+    const m = dev.driver.memory();
+    this.observer?.occupancy(dev.name, m.pages - m.free, this.userland.clock.now);
   }
 
   // ---- stamps ------------------------------------------------------------------------

@@ -306,7 +306,7 @@ describe('lab/ops: the dmirror device', () => {
     );
     expect(op({ op: 'open', device: 'gpu0', proc: 'p' })).toMatchObject({ ret: 0 });
     expect(refusal(() => op({ op: 'device', device: 'gpu0', proc: 'p', cmd: 'teleport', at: 'buf' }))).toBe(
-      'op.cmd: expected one of "read", "write", "migrate", "migrate_to_sys", "snapshot", "release", got "teleport"',
+      'op.cmd: expected one of "read", "write", "migrate", "migrate_to_sys", "snapshot", "release", "fault", got "teleport"',
     );
     expect(op({ op: 'close', device: 'gpu0', proc: 'p' })).toMatchObject({ ret: 0 });
     expect(refusal(() => op({ op: 'close', device: 'gpu0', proc: 'p' }))).toBe(

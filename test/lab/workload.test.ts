@@ -1,27 +1,33 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parseScenario, runScenario } from '../../src-main/lab/scenario';
 import { formatTrace } from '../../src-main/lab/trace';
 import { DEFAULT_COSTS } from '../../src-main/lab/clock';
 import { parseWorkload, WorkloadRun } from '../../src-main/lab/workload';
 import { Prng } from '../../src-main/lab/prng';
 import { cpu_access_page } from '../../src-main/kernel/arch/x86/mm/fault';
+import { prepareEngines } from '../../src-main/drivers/plugin';
+import type { TraceEvent } from '../../src-main/kernel/trace/events';
 import { lab, PAGE, refusal } from './helpers';
 
 const M = 2 ** 20;
 
-/** A machine with a device of `deviceMiB`, a process "p" with `mib` MiB mapped at "buf", gpu0 open. */
-function machine(deviceMiB: number, extra: Record<string, unknown>[] = []) {
+/** A machine with a device of `deviceMiB` served by `driver` (default the built-in dmirror). */
+function machine(deviceMiB: number, extra: Record<string, unknown>[] = [], driver?: string) {
   return {
     // 4 MiB sections, so a device can be as small as 4 MiB (hmm_devmem_add rounds up to sections).
     sectionSizeBits: 22,
     ram: [{ start: 0, size: '1G' }],
     reserved: [],
-    devices: [{ name: 'gpu0', kind: 'private', memory: `${deviceMiB}M` }, ...extra],
+    devices: [
+      { name: 'gpu0', kind: 'private', memory: `${deviceMiB}M`, ...(driver && { driver }) },
+      ...extra,
+    ],
   };
 }
 
-function setup(mib: number, deviceMiB = 16) {
-  const t = lab(machine(deviceMiB));
+/** A process "p" with `mib` MiB mapped at "buf" and gpu0 open. */
+function setup(mib: number, deviceMiB = 16, driver?: string) {
+  const t = lab(machine(deviceMiB, [], driver));
   t.step({ op: 'spawn', proc: 'p' });
   t.step({ op: 'open', proc: 'p', device: 'gpu0' });
   t.step({
@@ -36,12 +42,12 @@ function setup(mib: number, deviceMiB = 16) {
 }
 
 /** The oversubscription scenario: 32 MiB through a 16 MiB device, CPU and GPU both writing. */
-function oversubscription(seed: number) {
+function oversubscription(seed: number, driver?: string, deviceAccesses = 20000) {
   return parseScenario(
     {
       name: 'oversub',
       seed,
-      machine: machine(16),
+      machine: machine(16, [], driver),
       steps: [
         { op: 'spawn', proc: 'p' },
         { op: 'open', proc: 'p', device: 'gpu0' },
@@ -57,7 +63,7 @@ function oversubscription(seed: number) {
                 at: 'buf',
                 pattern: 'random',
                 writes: 0.5,
-                accesses: 20000,
+                accesses: deviceAccesses,
               },
               {
                 kind: 'cpu',
@@ -80,19 +86,23 @@ function oversubscription(seed: number) {
 }
 
 describe('lab/workload: the run op', () => {
-  it('the same oversubscription scenario and seed give byte-identical traces; another seed another trace', () => {
-    const a = runScenario(oversubscription(5), { trace: true });
-    const b = runScenario(oversubscription(5), { trace: true });
-    const c = runScenario(oversubscription(6), { trace: true });
-    expect(a.passed).toBe(true);
-    const ta = formatTrace(a.trace!, 'jsonl');
-    expect(a.trace!.length).toBeGreaterThan(10_000);
-    expect(formatTrace(b.trace!, 'jsonl')).toBe(ta);
-    expect(formatTrace(c.trace!, 'jsonl')).not.toBe(ta);
-    expect(a.steps[3]!.result).toEqual(b.steps[3]!.result);
-  });
+  it(
+    'the same oversubscription scenario and seed give byte-identical traces; another seed another trace',
+    { timeout: 60_000 },
+    () => {
+      const a = runScenario(oversubscription(5), { trace: true });
+      const b = runScenario(oversubscription(5), { trace: true });
+      const c = runScenario(oversubscription(6), { trace: true });
+      expect(a.passed).toBe(true);
+      const ta = formatTrace(a.trace!, 'jsonl');
+      expect(a.trace!.length).toBeGreaterThan(10_000);
+      expect(formatTrace(b.trace!, 'jsonl')).toBe(ta);
+      expect(formatTrace(c.trace!, 'jsonl')).not.toBe(ta);
+      expect(a.steps[3]!.result).toEqual(b.steps[3]!.result);
+    },
+  );
 
-  it('oversubscribed: the device evicts its LRU pages, every read sees the last write (lost 0)', () => {
+  it('oversubscribed: the driver evicts the pages migrated in longest ago, every read sees the last write (lost 0)', () => {
     const r = runScenario(oversubscription(1));
     const res = r.steps[3]!.result;
     expect(res).toMatchObject({ op: 'run', lost: 0, failed: 0, accesses: 23000 });
@@ -204,7 +214,7 @@ describe('lab/workload: the run op', () => {
     expect(hot.cpuFaults).toBe(32);
   });
 
-  it('two devices: a page the other device holds comes home before it moves', () => {
+  it('two devices: a page the other device holds comes home by the CPU fault hmm_range_fault takes, and is mapped there', () => {
     const t = lab(machine(16, [{ name: 'gpu1', kind: 'private', memory: '16M' }]));
     t.step({ op: 'spawn', proc: 'p' });
     t.step({ op: 'open', proc: 'p', device: 'gpu0' });
@@ -226,7 +236,9 @@ describe('lab/workload: the run op', () => {
         ],
       },
     }).result;
-    expect(r).toMatchObject({ migratedToDevice: 64, migratedToSystem: 32, evictions: 0, lost: 0, failed: 0 });
+    // gpu0 migrates all 32; gpu1 cannot migrate another device's pages, so its dmirror faults
+    // them in: each comes home (gpu0's fault callback) and gpu1 maps the system page.
+    expect(r).toMatchObject({ migratedToDevice: 32, migratedToSystem: 32, evictions: 0, lost: 0, failed: 0 });
   });
 
   it('a stamp changed behind the workload is counted as lost', () => {
@@ -273,7 +285,7 @@ describe('lab/workload: the run op', () => {
       'op.workload.actors[0].writes: expected a number from 0 to 1, got 2',
     );
     expect(refusal(run({ actors: [{ ...cpu, kind: 'device', device: 'nope' }] }))).toContain(
-      'op.workload.actors[0].device: expected a device served by dmirror, got "nope"',
+      'op.workload.actors[0].device: expected a device whose driver services device faults (a "fault" command, as dmirror\'s), got "nope"',
     );
     expect(refusal(run({ actors: [] }))).toContain(
       'op.workload.actors: expected a non-empty array of actors',
@@ -291,6 +303,130 @@ describe('lab/workload: the run op', () => {
       ),
     ).toContain('"gpu0" is not open in "p"');
   });
+});
+
+describe('lab/workload: device kernels on plugin devices (the driver owns the fault policy)', () => {
+  beforeAll(() => prepareEngines(8));
+
+  /** The `fault` commands the driver ran (its dmirror_cmd tracepoints) during fn. */
+  function faultCommands(k: ReturnType<typeof lab>['k'], fn: () => void): number {
+    let n = 0;
+    const off = k.trace.subscribe((e: TraceEvent) => {
+      if (e.name === 'dmirror_cmd' && e.cmd === 'fault') n++;
+    });
+    try {
+      fn();
+    } finally {
+      off();
+    }
+    return n;
+  }
+
+  const stream = (pages: number) => ({
+    op: 'run',
+    workload: {
+      actors: [{ kind: 'device', device: 'gpu0', proc: 'p', at: 'buf', writes: 1, accesses: 2 * pages }],
+    },
+  });
+
+  it(
+    'plugin:dmirror services each fault batch with its fault command: migrations and evictions counted, the device full',
+    { timeout: 60_000 },
+    () => {
+      const { step, s, k } = setup(8, 4, 'plugin:dmirror');
+      const pages = (8 * M) / PAGE;
+      let r!: ReturnType<typeof step>['result'];
+      // A sequential stream faults one run of 256 neighbouring pages per batch.
+      expect(faultCommands(k, () => (r = step(stream(pages)).result))).toBe((2 * pages) / 256);
+      expect(r).toMatchObject({
+        deviceFaults: 2 * pages,
+        faultRounds: (2 * pages) / 256,
+        migratedToDevice: 2 * pages,
+        evictions: 2 * pages - (4 * M) / PAGE,
+        migratedToSystem: 2 * pages - (4 * M) / PAGE,
+        lost: 0,
+        failed: 0,
+      });
+      const gpu = s.userland.machine.devices.get('gpu0') as {
+        driver: { plugin: boolean; memory(): { free: number } };
+      };
+      expect(gpu.driver.plugin).toBe(true);
+      expect(gpu.driver.memory().free).toBe(0);
+      // After the run the CPU reads every page back: each holds the stamp the GPU last wrote.
+      const back = step({
+        op: 'run',
+        workload: { actors: [{ kind: 'cpu', proc: 'p', at: 'buf', writes: 0 }] },
+      });
+      expect(back.result).toMatchObject({
+        accesses: pages,
+        lost: 0,
+        failed: 0,
+        migratedToSystem: (4 * M) / PAGE,
+      });
+    },
+  );
+
+  it(
+    'the built-in dmirror runs the same policy through the same command: the same counters as the plugin',
+    { timeout: 60_000 },
+    () => {
+      const pages = (8 * M) / PAGE;
+      const builtin = setup(8, 4).step(stream(pages)).result;
+      const plugin = setup(8, 4, 'plugin:dmirror').step(stream(pages)).result;
+      for (const key of [
+        'deviceFaults',
+        'faultRounds',
+        'migratedToDevice',
+        'migratedToSystem',
+        'evictions',
+      ] as const)
+        expect([key, plugin[key]]).toEqual([key, builtin[key]]);
+      // The plugin's copy engine charges a submission per batch (dmaCopyNs) on top of the bytes.
+      expect(plugin.ns).toBeGreaterThan(builtin.ns!);
+    },
+  );
+
+  it(
+    'oversubscribed with CPU and GPU both writing on the plugin: lost 0, and the same seed gives the same trace',
+    { timeout: 120_000 },
+    () => {
+      // Random pages fault one by one: 8000 of them keep the sandboxed driver's run short.
+      const a = runScenario(oversubscription(5, 'plugin:dmirror', 8000), { trace: true });
+      const b = runScenario(oversubscription(5, 'plugin:dmirror', 8000), { trace: true });
+      expect(a.passed).toBe(true);
+      const res = a.steps[3]!.result;
+      expect(res).toMatchObject({ lost: 0, failed: 0, accesses: 11000 });
+      expect(res.evictions).toBeGreaterThan(0);
+      expect(res.migratedToDevice).toBe(res.deviceFaults);
+      expect(formatTrace(b.trace!, 'jsonl')).toBe(formatTrace(a.trace!, 'jsonl'));
+      // The plugin's copy engine moved the pages (each submission charged through dma_copy).
+      expect(a.trace!.some((t) => t.event.name === 'dma_copy' && t.event.device === 'gpu0')).toBe(true);
+    },
+  );
+
+  it(
+    'chunked-vram: its fault command migrates whole 2 MiB blocks and evicts chunks; every read sees the last write',
+    { timeout: 60_000 },
+    () => {
+      const { step } = setup(16, 8, 'chunked-vram');
+      const pages = (16 * M) / PAGE;
+      const r = step({
+        op: 'run',
+        workload: {
+          actors: [
+            { kind: 'device', device: 'gpu0', proc: 'p', at: 'buf', writes: 0.5, accesses: 2 * pages },
+          ],
+        },
+      }).result;
+      expect(r).toMatchObject({ accesses: 2 * pages, lost: 0, failed: 0 });
+      // Blocks arrive whole: a fault brings in the rest of its block, so the device faults on
+      // fewer pages than it touches, and migrates more pages than faulted; evicted chunks come
+      // back on the next pass.
+      expect(r.deviceFaults).toBeLessThan(2 * pages);
+      expect(r.migratedToDevice).toBeGreaterThan(r.deviceFaults!);
+      expect(r.evictions).toBeGreaterThan(0);
+    },
+  );
 });
 
 describe('lab/prng', () => {

@@ -30,6 +30,7 @@ describe('plugins/chunked-vram: VRAM in 2 MiB chunks, block faults, LRU eviction
       cmd: 'fault',
       at: 'buf',
       offset: CHUNK + 123 * PAGE,
+      pages: 1,
     });
     expect(r).toMatchObject({ ret: 0, cpages: CHUNK / PAGE, evicted: 0 });
     expect(copies).toEqual([CHUNK / PAGE]);
@@ -114,7 +115,7 @@ describe('plugins/chunked-vram: VRAM in 2 MiB chunks, block faults, LRU eviction
       }),
     ).toMatchObject({ ret: 0, cpages: CHUNK / PAGE });
     for (let off = CHUNK; off <= 4 * CHUNK; off += CHUNK)
-      l.op({ op: 'device', proc: 'p', device: 'gpu0', cmd: 'fault', at: 'buf', offset: off });
+      l.op({ op: 'device', proc: 'p', device: 'gpu0', cmd: 'fault', at: 'buf', offset: off, pages: 1 });
     expect(cpu_view_of(k, task.mm!, base).kind).toBe('page');
     expect(int32s(l.data({ op: 'load', proc: 'p', at: 'buf', length: 16 }))).toEqual([0, -1, -2, -3]);
 
@@ -129,7 +130,7 @@ describe('plugins/chunked-vram: VRAM in 2 MiB chunks, block faults, LRU eviction
     expect(all.every((v, i) => v === CHUNK / 4 + i)).toBe(true);
     expect(pgmap_pages_in_use(k, devmem.pagemap)).toBe(0);
     expect(l.reports).toEqual([]);
-  });
+  }, 30_000);
 
   it('a CPU access to a page in VRAM brings just that page home', async () => {
     const l = await pluginLab(
