@@ -29,6 +29,16 @@ export interface WorkloadCounters {
 
 export type RunState = 'empty' | 'ready' | 'playing' | 'paused' | 'done' | 'failed';
 
+/** A finished step judged against its `expect`, as `hmm-lab run` judges it. */
+export interface RunStepResult {
+  index: number;
+  op: string;
+  /** No expectation missed (a step without `expect` passes once it ran). */
+  ok: boolean;
+  /** One line per missed expectation, naming the field: `steps[5].expect.cpages: expected 64, got 63`. */
+  failures: string[];
+}
+
 /** Where a run stands: what is loaded, how far it went, its counters so far. */
 export interface RunStatus {
   state: RunState;
@@ -47,6 +57,8 @@ export interface RunStatus {
   t: number;
   /** Counters of every `run` step so far, summed. */
   counters: WorkloadCounters;
+  /** Every finished step, judged against its `expect`, in order. */
+  results: RunStepResult[];
   /** Why the run stopped, when state is 'failed'. */
   error?: string;
 }
@@ -141,8 +153,11 @@ export interface SessionFile {
 
 export type RunRequest =
   | { type: 'runDemos' }
-  /** Boot the scenario's machine and get ready to play it (machine inline or "default"). */
-  | { type: 'runLoad'; scenario: unknown }
+  /**
+   * Boot the scenario's machine and get ready to play it. A scenario whose `machine` is a path
+   * comes with that machine file's contents in `machineFile` (the lab reads no files).
+   */
+  | { type: 'runLoad'; scenario: unknown; machineFile?: unknown }
   | { type: 'runControl'; action: 'play' | 'pause' | 'step' | 'reset'; speed?: number }
   | { type: 'runSpeed'; speed: number }
   | { type: 'runStatus' }

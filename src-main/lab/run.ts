@@ -3,12 +3,22 @@
 // at a chosen speed of simulated time per wall-clock second. Slicing never changes the
 // simulation: the same scenario and seed give the same trace however it is played.
 // While it plays, the aggregated series go out as `series` events, at most 10 a second.
-import type { LabEvent, RunRequest, RunResponses, RunStatus, SessionFile, WorkloadCounters } from '../api';
+// Each finished step is judged against its `expect` by the CLI's own check (judgeStep), so a
+// scenario file passes or fails the same in the app as under `hmm-lab run`.
+import type {
+  LabEvent,
+  RunRequest,
+  RunResponses,
+  RunStatus,
+  RunStepResult,
+  SessionFile,
+  WorkloadCounters,
+} from '../api';
 import { RUN_DEMOS } from './demos';
 import { InputError } from './input-error';
 import { parseMachine, type MachineSpec } from './machine-file';
-import type { Userland } from './ops';
-import { parseScenario, type Scenario } from './scenario';
+import { stepPath, type Userland } from './ops';
+import { judgeStep, parseScenario, type Scenario } from './scenario';
 import { SeriesRecorder, seriesCsv } from './series';
 import { fnv1a64, parseSessionFile, SESSION_FORMAT, SESSION_VERSION } from './session-file';
 import { formatTrace, TraceRecorder } from './trace';
@@ -27,6 +37,12 @@ export interface RunHost {
 
 /** At most one `series` event per this many wall-clock ms while playing. */
 export const SERIES_EVENT_INTERVAL_MS = 100;
+/**
+ * While playing, processes, layout, mirror and rss go out at most this often: every front end
+ * parses each and some fetch more on it, which cost the renderer more than the plots at 10 a
+ * second (docs/BENCHMARKS.md, Renderer). A stop pushes them at once.
+ */
+export const HOST_EVENT_INTERVAL_MS = 1000;
 /** Wall-clock budget of one slice, ms: requests wait at most about this long. */
 export const SLICE_MS = 25;
 /** Scheduler actions one `step` runs. */
@@ -52,7 +68,31 @@ export function isRunRequest(req: { type: string }): req is RunRequest {
   return RUN_REQUESTS.has(req.type);
 }
 
+/**
+ * The devices of the machine a request boots (a scenario loaded, a session replayed), so the
+ * session can make the engines of their plugin drivers first; none when it boots nothing or
+ * its machine is malformed (loading then reports why).
+ */
+export function devicesBooted(req: RunRequest): MachineSpec['devices'] {
+  const from = (v: unknown, key: string): unknown =>
+    typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[key] : undefined;
+  let machine: unknown;
+  if (req.type === 'runLoad') {
+    machine = from(req.scenario, 'machine');
+    // A machine named by path comes with the request.
+    if (typeof machine === 'string') machine = req.machineFile;
+  } else if (req.type === 'loadSession')
+    machine = from(from(req.session, 'scenario'), 'machine') ?? from(req.session, 'machine');
+  if (typeof machine !== 'object' || machine === null) return [];
+  try {
+    return parseMachine(machine, 'scenario').devices;
+  } catch {
+    return [];
+  }
+}
+
 interface Loaded {
+  /** The scenario as loaded, its machine inline (what reset reloads and a session saves). */
   raw: Record<string, unknown>;
   scenario: Scenario;
   userland: Userland;
@@ -65,6 +105,8 @@ export class RunController {
   private state: RunStatus['state'] = 'empty';
   private error: string | undefined;
   private stepsDone = 0;
+  /** The finished steps, judged against their `expect`. */
+  private results: RunStepResult[] = [];
   private current: WorkloadRun | null = null;
   private readonly counters = zeroCounters();
   private speed = DEFAULT_SPEED;
@@ -73,6 +115,7 @@ export class RunController {
   private playWall = 0;
   private playSim = 0;
   private lastEmit = 0;
+  private lastChanged = 0;
   private emitTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly host: RunHost) {}
@@ -82,7 +125,7 @@ export class RunController {
       case 'runDemos':
         return RUN_DEMOS.map((d) => structuredClone(d));
       case 'runLoad':
-        this.load(req.scenario);
+        this.load(req.scenario, req.machineFile);
         return this.status();
       case 'runControl':
         if (req.speed !== undefined) this.setSpeed(req.speed);
@@ -128,18 +171,24 @@ export class RunController {
       speed: this.speed,
       t: l ? l.userland.clock.now : this.host.userland().clock.now,
       counters,
+      results: l ? [...this.results] : [],
       ...(this.error !== undefined && { error: this.error }),
     };
   }
 
   // ---- loading -------------------------------------------------------------------------
 
-  private load(raw: unknown): void {
+  /** Load a scenario; one that names a machine file by path comes with its contents. */
+  private load(raw: unknown, machineFile?: unknown): void {
+    let inline = raw as Record<string, unknown>;
     const scenario = parseScenario(raw, 'scenario', (path) => {
-      throw new InputError(
-        'scenario.machine',
-        `a scenario loaded in the app carries its machine inline or uses "default", got the path "${path}"`,
-      );
+      if (machineFile === undefined)
+        throw new InputError(
+          'scenario.machine',
+          `the scenario names the machine file "${path}": open it together with the scenario`,
+        );
+      inline = { ...inline, machine: machineFile };
+      return machineFile;
     });
     this.stop();
     this.unload();
@@ -155,13 +204,14 @@ export class RunController {
     const series = new SeriesRecorder(k, userland.clock, userland.rss, () => deviceGauges(userland));
     observeWorkloads(userland, series);
     this.loaded = {
-      raw: raw as Record<string, unknown>,
+      raw: inline,
       scenario,
       userland,
       series,
       trace: new TraceRecorder(k, userland.clock, RUN_TRACE_CAPACITY),
     };
     this.stepsDone = 0;
+    this.results = [];
     this.current = null;
     Object.assign(this.counters, zeroCounters());
     this.error = undefined;
@@ -264,8 +314,9 @@ export class RunController {
           budget -= this.current.actions - before;
           if (!done) break;
           addCounters(this.counters, this.current.counters);
+          // The result the `run` op gives when it runs in one go (Userland.run).
+          this.judge({ result: { op: 'run', ...this.current.counters, t: l.userland.clock.now } });
           this.current = null;
-          this.stepsDone++;
           continue;
         }
         if (this.stepsDone >= steps.length) {
@@ -273,17 +324,19 @@ export class RunController {
           break;
         }
         if (this.stepsDone >= stepLimit || stop() || l.userland.clock.now > until) break;
-        const path = `steps[${this.stepsDone}]`;
+        // parseScenario checked every step's fields; names are checked as each runs.
         const { expect: _expect, ...step } = steps[this.stepsDone]!;
+        const path = stepPath(`steps[${this.stepsDone}]`, step);
         if (step.op === 'run') {
-          for (const key of Object.keys(step))
-            if (key !== 'op' && key !== 'workload' && key !== 'comment')
-              throw new InputError(`${path}.${key}`, 'unknown field for "run" (expected one of: workload)');
           const spec = parseWorkload(step.workload, `${path}.workload`, l.userland);
           this.current = new WorkloadRun(l.userland, spec, l.userland.seed, l.series);
         } else {
-          l.userland.run(step, path);
-          this.stepsDone++;
+          const outcome = l.userland.run(step, path);
+          // A device command's migrations reach the plots as a workload's do.
+          const { cpages } = outcome.result;
+          if (step.op === 'device' && cpages && (step.cmd === 'migrate' || step.cmd === 'migrate_to_sys'))
+            l.series.migrated(String(step.device), step.cmd === 'migrate', cpages, l.userland.clock.now);
+          this.judge(outcome);
           budget--;
         }
       }
@@ -293,6 +346,17 @@ export class RunController {
       this.error = e instanceof Error ? e.message : String(e);
       this.current = null;
     }
+  }
+
+  /** The current step finished with `outcome`: judge it as `hmm-lab run` does, go on to the next. */
+  private judge(outcome: Parameters<typeof judgeStep>[2]): void {
+    const { result: _result, ...judged } = judgeStep(
+      this.stepsDone,
+      this.live().scenario.steps[this.stepsDone]!,
+      outcome,
+    );
+    this.results.push(judged);
+    this.stepsDone++;
   }
 
   // ---- events --------------------------------------------------------------------------
@@ -311,7 +375,10 @@ export class RunController {
     this.emitTimer = undefined;
     if (!this.loaded || this.loaded.userland !== this.host.userland()) return;
     this.lastEmit = Date.now();
-    this.host.changed();
+    if (this.state !== 'playing' || this.lastEmit - this.lastChanged >= HOST_EVENT_INTERVAL_MS) {
+      this.lastChanged = this.lastEmit;
+      this.host.changed();
+    }
     this.host.emit({ type: 'series', status: this.status(), series: this.loaded.series.snapshot() });
   }
 

@@ -1,25 +1,17 @@
 // The Run view in Chromium against the web host and a real lab: the oversubscription demo is
 // loaded and played, the lab's aggregated series fill the plots while it runs, pause stops it,
-// and the counters, CSV export and saved session agree with what the lab reports.
-import { existsSync, mkdirSync } from 'node:fs';
+// and the counters, CSV export and saved session agree with what the lab reports. Scenario
+// files open from the toolbar with their machine file, and every step is judged as the CLI does.
 import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import type { RunStatus, SessionFile } from '../../src-main/api';
-import { startWebHost, type WebHost } from '../../src-main/hosts/web/main';
-import { WsLabClient } from '../../src-renderer/src/api/ws-client';
+import { SELFTESTS_DIR } from '../../src-main/lab/selftests';
+import { openLab, type LabPage } from './harness';
 
-const repo = resolve(import.meta.dirname, '../..');
-const webRoot = resolve(repo, 'out/web');
-const screenshot = resolve(repo, 'docs/run.png');
-
-let host: WebHost;
-let browser: Browser;
+let ctx: LabPage;
 let page: Page;
-let lab: WsLabClient;
-const pageErrors: string[] = [];
 
 const toolbar = () => page.getByRole('toolbar', { name: 'Run controls' });
 const plot = (id: string) => page.locator(`.run-plot[data-plot="${id}"]`);
@@ -27,37 +19,30 @@ const counter = (key: string) => page.locator(`.run-counters [data-counter="${ke
 const num = async (key: string): Promise<number> =>
   Number((await counter(key).innerText()).replace(/,/g, ''));
 
+const steps = () => page.locator('.run-steps');
+const selftest = (name: string): string => join(SELFTESTS_DIR, name);
+/** A file for the file input, made in the test. */
+const jsonFile = (name: string, value: unknown) => ({
+  name,
+  mimeType: 'application/json',
+  buffer: Buffer.from(JSON.stringify(value)),
+});
+/** The selftest `migrate` (its machine named by path), to be changed by a test. */
+const migrate = async () =>
+  JSON.parse(await readFile(selftest('migrate.scenario.json'), 'utf8')) as {
+    steps: Record<string, unknown>[];
+  };
+/** The machine file the selftests name. */
+const machine = async () =>
+  jsonFile('dmirror.machine.json', JSON.parse(await readFile(selftest('dmirror.machine.json'), 'utf8')));
+
 beforeAll(async () => {
-  if (!existsSync(resolve(webRoot, 'index.html'))) {
-    const { build } = await import('vite');
-    await build({ configFile: resolve(repo, 'vite.web.config.ts'), logLevel: 'warn' });
-  }
-  host = await startWebHost({ port: 0, root: webRoot });
-  lab = new WsLabClient(`${host.url.replace(/^http/, 'ws')}api`, (u) => new WebSocket(u));
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(m.text());
-  });
-  await page.goto(`${host.url}#/run`);
-  await page.locator('.run-view').waitFor();
+  ctx = await openLab('#/run', '.run-view');
+  page = ctx.page;
 });
 
 afterAll(async () => {
-  await browser?.close();
-  lab?.close();
-  await host?.close();
+  await ctx?.close();
 });
 
 describe('Run view', () => {
@@ -67,7 +52,7 @@ describe('Run view', () => {
     const select = toolbar().locator('select[name=demo]');
     await expect.poll(() => select.locator('option').count()).toBeGreaterThanOrEqual(3);
     await expect(select.inputValue()).resolves.toBe('oversubscription');
-    await expect(page.locator('.run-view .intro').innerText()).resolves.toContain('512 MiB');
+    await expect(page.locator('.run-view .intro').innerText()).resolves.toContain('256 MiB');
   });
 
   it('load boots the demo machine: the plots appear empty, the run is ready', async () => {
@@ -92,20 +77,23 @@ describe('Run view', () => {
     // Every plot drew on its canvas.
     await expect(page.locator('.run-plot .uplot canvas').count()).resolves.toBe(6);
 
-    const status = (await lab.request({ type: 'runStatus' })) as RunStatus;
+    const status = (await ctx.lab.request({ type: 'runStatus' })) as RunStatus;
     expect(status.state).toBe('paused');
     expect(status.counters.lost).toBe(0);
     expect(status.counters.evictions).toBeGreaterThan(0);
     await expect.poll(() => num('evictions')).toBe(status.counters.evictions);
     await expect(counter('lost').innerText()).resolves.toBe('0');
 
-    // The device is full: the occupancy legend reads its 65,536 pages in use.
-    await expect(plot('occupancy').locator('[data-series="gpu0 in use"] .value').innerText()).resolves.toBe(
-      '65,536',
-    );
+    // The device is full: the occupancy legend reads its 32,768 pages in use (the cards redraw
+    // one an animation frame, so the last update may still be on its way).
+    await expect
+      .poll(() => plot('occupancy').locator('[data-series="gpu0 in use"] .value').innerText())
+      .toBe('32,768');
     // The cumulative plot's latest values are the lab's counters.
-    const toDevice = await plot('cumulative').locator('[data-series="gpu0 → device"] .value').innerText();
-    expect(Number(toDevice.replace(/,/g, ''))).toBe(status.counters.migratedToDevice);
+    const toDevice = () => plot('cumulative').locator('[data-series="gpu0 → device"] .value').innerText();
+    await expect
+      .poll(async () => Number((await toDevice()).replace(/,/g, '')))
+      .toBe(status.counters.migratedToDevice);
   });
 
   it('hovering a plot reads the values under the cursor', async () => {
@@ -117,8 +105,7 @@ describe('Run view', () => {
     await page.mouse.move(box.x + box.width * 0.9, box.y + box.height / 2);
     await expect.poll(() => plot('faults').locator('.head .x').innerText()).not.toBe(hovered);
     await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
-    mkdirSync(dirname(screenshot), { recursive: true });
-    await page.screenshot({ path: screenshot });
+    await ctx.screenshot('run.png');
     await page.mouse.move(5, 5);
   });
 
@@ -152,7 +139,11 @@ describe('Run view', () => {
     expect(file.suggestedFilename()).toBe('oversubscription.hmmlab-session.json');
     const path = await file.path();
     const saved = JSON.parse(await readFile(path, 'utf8')) as SessionFile;
-    expect(saved).toMatchObject({ format: 'hmm-lab-session', version: 1, drivers: { gpu0: 'dmirror' } });
+    expect(saved).toMatchObject({
+      format: 'hmm-lab-session',
+      version: 1,
+      drivers: { gpu0: 'plugin:dmirror' },
+    });
     const counters = saved.counters;
 
     await toolbar().getByRole('button', { name: 'Reset' }).click();
@@ -165,7 +156,59 @@ describe('Run view', () => {
     await expect(num('accesses')).resolves.toBe(counters.accesses);
   });
 
+  it('opening a scenario without the machine file it names says which file is missing', async () => {
+    await page.locator('input[name=scenario]').setInputFiles(selftest('migrate.scenario.json'));
+    await expect
+      .poll(() => page.locator('.run-view .message.error').innerText())
+      .toBe(
+        'migrate.scenario.json names the machine file "dmirror.machine.json", which is not among the files picked: open dmirror.machine.json together with the scenario',
+      );
+  });
+
+  it('opens a scenario file with its machine file and plays it: every step PASS', async () => {
+    await page
+      .locator('input[name=scenario]')
+      .setInputFiles([selftest('migrate.scenario.json'), selftest('dmirror.machine.json')]);
+    await expect.poll(() => toolbar().getByRole('status').innerText()).toContain('ready');
+    await expect(page.locator('.run-view .message.error').count()).resolves.toBe(0);
+    await toolbar().getByRole('button', { name: 'Play' }).click();
+    await expect.poll(() => toolbar().getByRole('status').innerText()).toContain('done');
+    await expect.poll(() => steps().locator('li').count()).toBe(9);
+    await expect(steps().locator('li.pass').count()).resolves.toBe(9);
+    await expect(steps().locator('.summary').innerText()).resolves.toContain('9 passed, 0 failed');
+    await expect(steps().locator('li[data-step="5"]').innerText()).resolves.toMatch(/5\s+device\s+PASS/);
+    await page.screenshot({ path: '/tmp/run-scenario.png' });
+  });
+
+  it('a missed expectation is FAIL with the text the CLI prints', async () => {
+    const scenario = await migrate();
+    scenario.steps[5]!.expect = { ret: 0, cpages: 1000 };
+    await page
+      .locator('input[name=scenario]')
+      .setInputFiles([jsonFile('wrong.scenario.json', scenario), await machine()]);
+    await expect.poll(() => toolbar().getByRole('status').innerText()).toContain('ready');
+    await toolbar().getByRole('button', { name: 'Play' }).click();
+    await expect.poll(() => steps().locator('.summary').innerText()).toContain('8 passed, 1 failed');
+    await expect(steps().locator('li.fail').innerText()).resolves.toContain(
+      'steps[5].expect.cpages: expected 1000, got 1024',
+    );
+    await page.screenshot({ path: '/tmp/run-scenario-fail.png' });
+  });
+
+  it("a broken scenario is refused with the parser's error naming step and field", async () => {
+    const scenario = await migrate();
+    scenario.steps[3]!.length = 'lots';
+    await page
+      .locator('input[name=scenario]')
+      .setInputFiles([jsonFile('broken.scenario.json', scenario), await machine()]);
+    await expect
+      .poll(() => page.locator('.run-view .message.error').innerText())
+      .toMatch(/^broken\.scenario\.json: steps\[3\] \(mmap\)\.length: expected a size/);
+    // The run loaded before stays.
+    await expect(steps().locator('.summary').innerText()).resolves.toContain('8 passed, 1 failed');
+  });
+
   it('logs no errors (CSP violations included)', () => {
-    expect(pageErrors).toEqual([]);
+    expect(ctx.pageErrors).toEqual([]);
   });
 });

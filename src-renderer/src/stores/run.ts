@@ -1,10 +1,13 @@
 // What the lab last said about the workload run: its status and counters, and the plot series
-// it aggregated. Replaced wholesale by replies and by `series` events (at most 10 a second).
+// it aggregated. Replaced wholesale by replies and by `series` events (at most 10 a second),
+// those applied at the next animation frame: the socket's task only parses, the frame redraws,
+// and a hidden window redraws nothing until it shows again.
 import { defineStore } from 'pinia';
 import { ref, shallowRef } from 'vue';
 import { toLabError } from '../api/errors';
 import type { LabConnection } from '../api/client';
-import type { LabError, RunDemo, RunPlot, RunSeries, RunStatus, SessionFile } from '../api/lab';
+import type { LabError, RunDemo, RunEvent, RunPlot, RunSeries, RunStatus, SessionFile } from '../api/lab';
+import { pickScenario } from '../run/scenario-files';
 
 /** Speeds offered, in simulated ns per wall-clock second (0: as fast as the lab goes). */
 export const SPEEDS: readonly { label: string; value: number }[] = [
@@ -23,13 +26,23 @@ export const useRunStore = defineStore('run', () => {
   const notice = ref('');
   const busy = ref(false);
   let lab: LabConnection | null = null;
+  /** The latest `series` event not yet shown. */
+  let pending: RunEvent | null = null;
+
+  /** Also before a reply's status is set: an event it follows must not overwrite it later. */
+  function applyPending(): void {
+    if (!pending) return;
+    status.value = pending.status;
+    series.value = pending.series;
+    pending = null;
+  }
 
   function connect(connection: LabConnection): void {
     lab = connection;
     connection.onEvent((event) => {
       if (event.type !== 'series') return;
-      status.value = event.status;
-      series.value = event.series;
+      if (!pending) requestAnimationFrame(applyPending);
+      pending = event;
     });
     connection.onStatus((s) => {
       if (s === 'open') void refresh();
@@ -42,9 +55,11 @@ export const useRunStore = defineStore('run', () => {
     try {
       demos.value = await lab.request({ type: 'runDemos' });
       const st = await lab.request({ type: 'runStatus' });
+      applyPending();
       status.value = st;
       if (st.state !== 'empty') {
         const snap = await lab.request({ type: 'runSeries' });
+        applyPending();
         status.value = snap.status;
         series.value = snap.series;
       } else series.value = null;
@@ -72,22 +87,50 @@ export const useRunStore = defineStore('run', () => {
     }
   }
 
+  /** Boot a scenario's machine in the lab; `source` prefixes a refusal (the file it came from). */
+  async function loadScenario(scenario: unknown, machineFile?: unknown, source?: string): Promise<void> {
+    notice.value = '';
+    const st = await call((c) =>
+      c.request({ type: 'runLoad', scenario, ...(machineFile !== undefined && { machineFile }) }),
+    );
+    if (!st) {
+      if (source && error.value)
+        error.value = { ...error.value, message: `${source}: ${error.value.message}` };
+      return;
+    }
+    applyPending();
+    status.value = st;
+  }
+
   async function load(demoId: string): Promise<void> {
     const demo = demos.value.find((d) => d.id === demoId);
-    if (!demo) return;
-    notice.value = '';
-    const st = await call((c) => c.request({ type: 'runLoad', scenario: demo.scenario }));
-    if (st) status.value = st;
+    if (demo) await loadScenario(demo.scenario);
+  }
+
+  /** Load a scenario file picked in the app, with the machine file it names. */
+  async function openScenario(files: readonly File[]): Promise<void> {
+    let pick;
+    try {
+      pick = await pickScenario(files);
+    } catch (e) {
+      error.value = { code: 'EINPUT', message: (e as Error).message };
+      return;
+    }
+    await loadScenario(pick.scenario, pick.machineFile, pick.name);
   }
 
   async function control(action: 'play' | 'pause' | 'step' | 'reset'): Promise<void> {
     const st = await call((c) => c.request({ type: 'runControl', action }));
-    if (st) status.value = st;
+    if (!st) return;
+    applyPending();
+    status.value = st;
   }
 
   async function setSpeed(speed: number): Promise<void> {
     const st = await call((c) => c.request({ type: 'runSpeed', speed }));
-    if (st) status.value = st;
+    if (!st) return;
+    applyPending();
+    status.value = st;
   }
 
   function csv(plot: RunPlot): Promise<string | null> {
@@ -108,6 +151,7 @@ export const useRunStore = defineStore('run', () => {
     }
     const r = await call((c) => c.request({ type: 'loadSession', session }));
     if (!r) return;
+    applyPending();
     status.value = r.status;
     notice.value = r.message;
   }
@@ -122,6 +166,7 @@ export const useRunStore = defineStore('run', () => {
     connect,
     refresh,
     load,
+    openScenario,
     control,
     setSpeed,
     csv,
