@@ -25,6 +25,17 @@ export function lab(machine: unknown = SMALL) {
   return { s, events, step, op, k };
 }
 
+/** The LabFailure fn throws (its code, message and path are the front end's). */
+export function labFailure(fn: () => unknown): LabFailure {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof LabFailure) return e;
+    throw e;
+  }
+  throw new Error('expected a LabFailure');
+}
+
 /** The message of the InputError or LabFailure fn throws. */
 export function refusal(fn: () => unknown): string {
   try {

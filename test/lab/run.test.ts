@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { main } from '../../src-main/hosts/cli/main';
 import { SELFTESTS_DIR } from '../../src-main/lab/selftests';
 import type { LabEvent, RunResponses, RunStatus, SessionFile } from '../../src-main/api';
-import { LabFailure, LabSession } from '../../src-main/lab/session';
+import { LabSession } from '../../src-main/lab/session';
+import { labFailure } from './helpers';
 import { parseScenario, runScenario } from '../../src-main/lab/scenario';
 import { formatTrace } from '../../src-main/lab/trace';
 import { fnv1a64 } from '../../src-main/lab/session-file';
@@ -65,16 +66,6 @@ async function until(req: ReturnType<typeof session>['req'], state: RunStatus['s
     await sleep(50);
   }
   throw new Error(`run never reached ${state}`);
-}
-
-function failure(fn: () => unknown): LabFailure {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof LabFailure) return e;
-    throw e;
-  }
-  throw new Error('no LabFailure');
 }
 
 describe('lab/run: playing a scenario in slices', () => {
@@ -243,15 +234,17 @@ describe('lab/run: playing a scenario in slices', () => {
   it('bad sessions and scenarios are refused naming the field', () => {
     const { s, req } = session();
     expect(
-      failure(() => req({ type: 'loadSession', session: { format: 'hmm-lab-session', version: 2 } })).message,
+      labFailure(() => req({ type: 'loadSession', session: { format: 'hmm-lab-session', version: 2 } }))
+        .message,
     ).toContain('session.version: expected 1');
     const saved = (() => {
       req({ type: 'runLoad', scenario: SCENARIO });
       return req({ type: 'saveSession' });
     })();
     expect(
-      failure(() => req({ type: 'loadSession', session: { ...saved, trace: { ...saved.trace, text: 'x' } } }))
-        .message,
+      labFailure(() =>
+        req({ type: 'loadSession', session: { ...saved, trace: { ...saved.trace, text: 'x' } } }),
+      ).message,
     ).toContain('session.trace.text: does not match trace.digest');
     const bad = {
       ...SCENARIO,
@@ -266,7 +259,9 @@ describe('lab/run: playing a scenario in slices', () => {
     // Booting another machine unloads the run.
     s.handle({ type: 'loadMachine', machine: {} });
     expect(req({ type: 'runStatus' }).state).toBe('empty');
-    expect(failure(() => req({ type: 'seriesCsv', plot: 'faults' })).message).toContain('no scenario loaded');
+    expect(labFailure(() => req({ type: 'seriesCsv', plot: 'faults' })).message).toContain(
+      'no scenario loaded',
+    );
   });
 
   it('a name the step runs with is refused naming step and op, after the steps before it were judged', () => {
@@ -379,11 +374,11 @@ describe('lab/run: scenario files from the app', () => {
   it('a machine named by path must come with the scenario; its errors name the file and field', () => {
     const scenario = migrateScenario();
     const { req } = session();
-    expect(failure(() => req({ type: 'runLoad', scenario })).message).toBe(
+    expect(labFailure(() => req({ type: 'runLoad', scenario })).message).toBe(
       'scenario.machine: the scenario names the machine file "dmirror.machine.json": open it together with the scenario',
     );
     expect(
-      failure(() =>
+      labFailure(() =>
         req({
           type: 'runLoad',
           scenario,
@@ -395,7 +390,7 @@ describe('lab/run: scenario files from the app', () => {
     const steps = [...(scenario.steps as unknown[])];
     steps[3] = { ...(steps[3] as object), length: 'lots' };
     expect(
-      failure(() => req({ type: 'runLoad', scenario: { ...scenario, steps }, machineFile })).message,
+      labFailure(() => req({ type: 'runLoad', scenario: { ...scenario, steps }, machineFile })).message,
     ).toContain('steps[3] (mmap).length: expected a size');
     expect(req({ type: 'runStatus' }).state).toBe('empty');
   });

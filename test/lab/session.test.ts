@@ -1,34 +1,11 @@
 import { describe, it, expect } from 'vitest';
-import { LabFailure, LabSession } from '../../src-main/lab/session';
+import { lab, labFailure } from './helpers';
+import { LabSession } from '../../src-main/lab/session';
 import type { LabEvent, LayoutSnapshot, LogLine } from '../../src-main/api';
-
-/** A small machine: 1 GiB of RAM, one 256 MiB device-private GPU. */
-const SMALL = {
-  ram: [{ start: 0, size: '1G' }],
-  reserved: [],
-  devices: [{ name: 'gpu0', kind: 'private', memory: '256M' }],
-};
-
-function session(machine: unknown = SMALL) {
-  const s = new LabSession({ machine, machineName: 'small' });
-  const events: LabEvent[] = [];
-  s.onEvent((e) => events.push(e));
-  return { s, events };
-}
-
-function failure(fn: () => unknown): LabFailure {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof LabFailure) return e;
-    throw e;
-  }
-  throw new Error('no LabFailure');
-}
 
 describe('lab/session: LabSession', () => {
   it('layout reports the iomem tree, the device, its sections and zones as the kernel has them', () => {
-    const { s } = session();
+    const { s } = lab();
     const layout = s.handle({ type: 'layout' }) as LayoutSnapshot;
     expect(layout.machine).toBe('small');
     expect([layout.physAddrBits, layout.pageSize, layout.sectionSize]).toEqual([46, 4096, '0x8000000']);
@@ -71,7 +48,7 @@ describe('lab/session: LabSession', () => {
   });
 
   it('F-DEVMEM-1: addDevice places a second device one aligned step below the first and pushes the layout', () => {
-    const { s, events } = session();
+    const { s, events } = lab();
     const layout = s.handle({
       type: 'addDevice',
       device: { name: 'gpu1', kind: 'private', memory: '256M' },
@@ -88,8 +65,8 @@ describe('lab/session: LabSession', () => {
   });
 
   it('F-DEVMEM-1: addDevice with no room fails with LabFailure code "-ERANGE" and logs the probe failure', () => {
-    const { s, events } = session();
-    const e = failure(() =>
+    const { s, events } = lab();
+    const e = labFailure(() =>
       s.handle({ type: 'addDevice', device: { name: 'huge', kind: 'private', memory: '40T' } }),
     );
     expect(e.code).toBe('-ERANGE');
@@ -106,13 +83,13 @@ describe('lab/session: LabSession', () => {
   });
 
   it('addDevice with bad input fails with "EINPUT" naming the field', () => {
-    const { s } = session();
-    const e = failure(() =>
+    const { s } = lab();
+    const e = labFailure(() =>
       s.handle({ type: 'addDevice', device: { name: 'c', kind: 'public', memory: '128M' } }),
     );
     expect(e.code).toBe('EINPUT');
     expect(e.message).toBe('device.start: missing: a public device needs its physical start');
-    const dup = failure(() =>
+    const dup = labFailure(() =>
       s.handle({ type: 'addDevice', device: { name: 'gpu0', kind: 'private', memory: '128M' } }),
     );
     expect(dup.code).toBe('EINPUT');
@@ -120,7 +97,7 @@ describe('lab/session: LabSession', () => {
   });
 
   it('removeDevice unplugs the device and emits a layout event without it', () => {
-    const { s, events } = session();
+    const { s, events } = lab();
     const layout = s.handle({ type: 'removeDevice', name: 'gpu0' }) as LayoutSnapshot;
     expect(layout.devices).toEqual([]);
     expect(layout.resources.map((r) => r.name)).toEqual(['System RAM']);
@@ -128,16 +105,18 @@ describe('lab/session: LabSession', () => {
     expect(layout.zones.map((z) => z.name)).toEqual(['DMA', 'DMA32']);
     const last = events.filter((e) => e.type === 'layout').at(-1) as Extract<LabEvent, { type: 'layout' }>;
     expect(last.layout.devices).toEqual([]);
-    expect(failure(() => s.handle({ type: 'removeDevice', name: 'gpu0' })).code).toBe('EINPUT');
+    expect(labFailure(() => s.handle({ type: 'removeDevice', name: 'gpu0' })).code).toBe('EINPUT');
   });
 
   it('dmesg returns the kernel log with sequence numbers and levels', () => {
-    const { s } = session();
+    const { s } = lab();
     const lines = s.handle({ type: 'dmesg' }) as LogLine[];
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ seq: 1, level: 'info' });
     expect(lines[0]!.text).toMatch(/^Memory: \d+K available$/);
-    failure(() => s.handle({ type: 'addDevice', device: { name: 'huge', kind: 'private', memory: '40T' } }));
+    labFailure(() =>
+      s.handle({ type: 'addDevice', device: { name: 'huge', kind: 'private', memory: '40T' } }),
+    );
     const after = s.handle({ type: 'dmesg' }) as LogLine[];
     expect(after.at(-1)).toEqual({
       seq: 2,
@@ -147,7 +126,7 @@ describe('lab/session: LabSession', () => {
   });
 
   it('a machine whose device does not fit boots, and reports the device with its error', () => {
-    const { s } = session({
+    const { s } = lab({
       physAddrBits: 32,
       ram: [{ start: 0, size: '1G' }],
       reserved: [],
@@ -160,7 +139,7 @@ describe('lab/session: LabSession', () => {
   });
 
   it('loadMachine replaces the machine; bad machine input is "EINPUT" with the JSON path', () => {
-    const { s, events } = session();
+    const { s, events } = lab();
     const layout = s.handle({
       type: 'loadMachine',
       machine: { ram: [{ start: 0, size: '512M' }], reserved: [] },
@@ -169,14 +148,16 @@ describe('lab/session: LabSession', () => {
     expect(layout.machine).toBe('half');
     expect(layout.devices).toEqual([]);
     expect(events.at(-1)).toEqual({ type: 'layout', layout });
-    const e = failure(() => s.handle({ type: 'loadMachine', machine: { ram: [{ start: 0, size: 4097 }] } }));
+    const e = labFailure(() =>
+      s.handle({ type: 'loadMachine', machine: { ram: [{ start: 0, size: 4097 }] } }),
+    );
     expect(e.code).toBe('EINPUT');
     expect(e.message).toMatch(/^machine\.ram\[0\]\.size: /);
-    expect(failure(() => new LabSession({ machine: { foo: 1 } })).message).toMatch(
+    expect(labFailure(() => new LabSession({ machine: { foo: 1 } })).message).toMatch(
       /^machine\.foo: unknown field/,
     );
     // A firmware map the kernel cannot boot: the error names the machine and both ranges.
-    const boot = failure(() =>
+    const boot = labFailure(() =>
       s.handle({
         type: 'loadMachine',
         name: 'clash',
@@ -187,6 +168,6 @@ describe('lab/session: LabSession', () => {
     expect(boot.message).toBe(
       'clash: reserved range "X" [mem 0x20000000-0x5fffffff] partially overlaps System RAM [mem 0x0-0x3fffffff]',
     );
-    expect(failure(() => s.handle({ type: 'nope' } as never)).code).toBe('EINPUT');
+    expect(labFailure(() => s.handle({ type: 'nope' } as never)).code).toBe('EINPUT');
   });
 });
