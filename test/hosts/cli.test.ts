@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src-main/hosts/cli/main';
+import { cli as run } from './helpers';
 import type { LayoutSnapshot, ResourceNode } from '../../src-main/api';
 import { parseScenario, runScenario } from '../../src-main/lab/scenario';
 import { formatTap, loadSelftestIndex, runSelftests, SELFTESTS_DIR } from '../../src-main/lab/selftests';
@@ -21,17 +21,6 @@ function scenarioFile(name: string, scenario: unknown): string {
   const path = join(dir, `${name}.scenario.json`);
   writeFileSync(path, JSON.stringify(scenario));
   return path;
-}
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(
-    argv,
-    (s) => out.push(s),
-    (s) => err.push(s),
-  );
-  return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
 async function layout(machine: unknown): Promise<LayoutSnapshot> {
