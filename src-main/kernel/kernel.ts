@@ -59,7 +59,7 @@ export class Kernel {
     this.swp = swapTypes(config.maxSwapfilesShift);
     this.iomem_resource = new resource('PCI mem', 0, 2 ** config.physAddrBits - 1, IORESOURCE_MEM);
     this.mem = new Memmap(this.c, reserveSections);
-    this.pt = new PageTablePool(this.c.PTRS_PER_TABLE);
+    this.pt = new PageTablePool(this.c);
     this.node = new pglist_data(0);
   }
 

@@ -66,6 +66,13 @@ export function get_page(k: Kernel, page: number): void {
  */
 export function put_page(k: Kernel, page: number): void {
   const count = --k.mem.refcount[page]!;
+  // Most puts leave the page in use; the rest go out of line so this inlines into hot loops.
+  if (count > 1 || (count === 1 && !is_zone_device_page(k, page))) return;
+  __put_page(k, page, count);
+}
+
+/** The last reference of a page went, or a device page went idle (1). */
+function __put_page(k: Kernel, page: number, count: number): void {
   if (count < 0) {
     k.mem.refcount[page] = 0;
     k.WARN(`put_page: ${page_to_pfn_hex(k, page)} refcount underflow`);

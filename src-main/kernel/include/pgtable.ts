@@ -25,7 +25,9 @@ export const _PAGE_TABLE = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSE
 
 /** The low word of an entry: its flag bits (below PAGE_SHIFT; at most 12 bits used). */
 export function pte_flags(pte: number): number {
-  return pte % 4096;
+  // Exact: ToInt32 keeps an integer's low 32 bits (modulo 2^32) up to 2^53, so the mask
+  // sees the flag bits of any entry; `pte % 4096` on a double compiles to a slow fmod call.
+  return pte & 0xfff;
 }
 
 export function pte_none(pte: number): boolean {

@@ -3,6 +3,7 @@
 // zaps them (F-DEV-4), a CPU access faults them back through the pagemap (F-DEV-2),
 // and a present PTE of an un-addressable page is a bad PTE (F-DEV-6).
 import type { Kernel } from '../kernel';
+import { ENOMEM } from '../include/errno';
 import {
   add_mm_counter,
   FAULT_FLAG_WRITE,
@@ -11,6 +12,7 @@ import {
   MM_FILEPAGES,
   MM_SHMEMPAGES,
   MM_SWAPENTS,
+  NR_MM_COUNTERS,
   VM_FAULT_HWPOISON,
   VM_FAULT_OOM,
   VM_FAULT_SIGBUS,
@@ -25,12 +27,14 @@ import {
   type vm_area_struct,
 } from '../include/mm_types';
 import {
-  _PAGE_DIRTY,
+  _PAGE_PROTNONE,
   _PAGE_RW,
   pfn_pte,
   pmd_huge,
   pte_devmap,
   pte_dirty,
+  pte_flags,
+  pte_mkclean,
   pte_mkdirty,
   pte_mkspecial,
   pte_mkwrite,
@@ -102,7 +106,7 @@ export function mm_counter(k: Kernel, page: number): number {
 export function add_rss(k: Kernel, mm: mm_struct, member: number, value: number): void {
   if (value === 0) return;
   add_mm_counter(mm, member, value);
-  k.trace.emit({ name: 'rss_stat', mm: mm.id, member, size: mm.rss_stat[member]! });
+  if (k.trace.enabled) k.trace.emit({ name: 'rss_stat', mm: mm.id, member, size: mm.rss_stat[member]! });
 }
 
 /** The page a present PTE maps, or -1 for special mappings and the zero page. */
@@ -354,13 +358,14 @@ export function handle_mm_fault(k: Kernel, vma: vm_area_struct, address: number,
       if (!ret && !pmd_huge(k.pt.entries[pmd]!)) ret = handle_pte_fault(k, vma, addr, pmd, flags);
     }
   }
-  k.trace.emit({
-    name: 'page_fault',
-    mm: mm.id,
-    addr: address,
-    write: (flags & FAULT_FLAG_WRITE) !== 0,
-    result: ret,
-  });
+  if (k.trace.enabled)
+    k.trace.emit({
+      name: 'page_fault',
+      mm: mm.id,
+      addr: address,
+      write: (flags & FAULT_FLAG_WRITE) !== 0,
+      result: ret,
+    });
   return ret;
 }
 
@@ -411,16 +416,13 @@ export function split_huge_pud(k: Kernel, vma: vm_area_struct, pudp: number, add
 }
 
 /**
- * copy_one_pte (fork): the child gets the parent's entry. Private writable memory is
- * write-protected in both so the first write copies it.
+ * copy_nonpresent_pte (fork): a swap-format entry.
  * F-DEV-3: a device entry takes a page reference, counts in the child's rss, dups the
  * rmap; a write device entry in a COW mapping becomes a read entry in parent and child,
- * keeping soft-dirty.
+ * keeping soft-dirty. A migration entry's page counts in the child's rss too.
  */
-export function copy_one_pte(
+function copy_nonpresent_pte(
   k: Kernel,
-  dst_mm: mm_struct,
-  src_mm: mm_struct,
   dst_pte: number,
   src_pte: number,
   vma: vm_area_struct,
@@ -428,40 +430,51 @@ export function copy_one_pte(
 ): void {
   const e = k.pt.entries;
   let pte = e[src_pte]!;
-  void dst_mm;
-  void src_mm;
-  if (!pte_present(pte)) {
-    const entry = pte_to_swp_entry(pte);
-    if (is_migration_entry(k, entry)) {
-      const page = migration_entry_to_page(k, entry);
-      rss[mm_counter(k, page)]!++;
-      if (is_write_migration_entry(k, entry) && is_cow_mapping(vma.vm_flags)) {
-        let read = swp_entry_to_pte(make_migration_entry_read(k, entry));
-        if (pte_swp_soft_dirty(pte)) read = pte_swp_mksoft_dirty(read);
-        pte = read;
-        e[src_pte] = read;
-      }
-    } else if (is_device_entry(k, entry)) {
-      const page = device_entry_to_page(k, entry);
-      get_page(k, page);
-      rss[mm_counter(k, page)]!++;
-      page_dup_rmap(k, page);
-      if (is_write_device_entry(k, entry) && is_cow_mapping(vma.vm_flags)) {
-        let read = swp_entry_to_pte(make_device_entry_read(k, entry));
-        if (pte_swp_soft_dirty(pte)) read = pte_swp_mksoft_dirty(read);
-        pte = read;
-        e[src_pte] = read;
-      }
-    } else rss[MM_SWAPENTS]!++;
-    e[dst_pte] = pte;
-    return;
-  }
-  if (is_cow_mapping(vma.vm_flags) && pte_write(pte)) {
+  const entry = pte_to_swp_entry(pte);
+  if (is_migration_entry(k, entry)) {
+    const page = migration_entry_to_page(k, entry);
+    rss[mm_counter(k, page)]!++;
+    if (is_write_migration_entry(k, entry) && is_cow_mapping(vma.vm_flags)) {
+      let read = swp_entry_to_pte(make_migration_entry_read(k, entry));
+      if (pte_swp_soft_dirty(pte)) read = pte_swp_mksoft_dirty(read);
+      pte = read;
+      e[src_pte] = read;
+    }
+  } else if (is_device_entry(k, entry)) {
+    const page = device_entry_to_page(k, entry);
+    get_page(k, page);
+    rss[mm_counter(k, page)]!++;
+    page_dup_rmap(k, page);
+    if (is_write_device_entry(k, entry) && is_cow_mapping(vma.vm_flags)) {
+      let read = swp_entry_to_pte(make_device_entry_read(k, entry));
+      if (pte_swp_soft_dirty(pte)) read = pte_swp_mksoft_dirty(read);
+      pte = read;
+      e[src_pte] = read;
+    }
+  } else rss[MM_SWAPENTS]!++;
+  e[dst_pte] = pte;
+}
+
+/**
+ * copy_one_pte (fork): the child gets the parent's entry. Private writable memory is
+ * write-protected in both so the first write copies it; a shared mapping's child starts
+ * clean. Swap-format entries go to copy_nonpresent_pte.
+ */
+export function copy_one_pte(
+  k: Kernel,
+  dst_pte: number,
+  src_pte: number,
+  vma: vm_area_struct,
+  rss: Float64Array,
+): void {
+  const e = k.pt.entries;
+  let pte = e[src_pte]!;
+  if (!pte_present(pte)) return copy_nonpresent_pte(k, dst_pte, src_pte, vma, rss);
+  if (pte_write(pte) && is_cow_mapping(vma.vm_flags)) {
     pte = pte_wrprotect(pte);
     e[src_pte] = pte;
   }
-  // A shared mapping's child starts clean.
-  if (vma.vm_flags & VM_SHARED) pte = pte - (pte % 4096) + ((pte % 4096) & ~_PAGE_DIRTY);
+  if (vma.vm_flags & VM_SHARED) pte = pte_mkclean(pte);
   const page = vm_normal_page(k, vma, pte);
   if (page >= 0) {
     get_page(k, page);
@@ -471,7 +484,23 @@ export function copy_one_pte(
   e[dst_pte] = pte;
 }
 
-/** copy_page_range: duplicate a vma's page tables into the child at fork. */
+/** copy_pte_range: the n entries of one PTE table, src_pte's into the child's dst_pte. */
+function copy_pte_range(
+  k: Kernel,
+  dst_pte: number,
+  src_pte: number,
+  n: number,
+  vma: vm_area_struct,
+  rss: Float64Array,
+): void {
+  const e = k.pt.entries;
+  for (let i = 0; i < n; i++) if (e[src_pte + i] !== 0) copy_one_pte(k, dst_pte + i, src_pte + i, vma, rss);
+}
+
+/**
+ * copy_page_range: duplicate a vma's page tables into the child at fork, one PTE table
+ * at a time, inside one mmu notifier invalidation; the child's rss is added once at the end.
+ */
 export function copy_page_range(
   k: Kernel,
   dst_mm: mm_struct,
@@ -485,7 +514,7 @@ export function copy_page_range(
   const cow = is_cow_mapping(vma.vm_flags);
   const range = mmu_notifier_range_init(src_mm, vma.vm_start, vma.vm_end, 'fork');
   if (cow) mmu_notifier_invalidate_range_start(k, range);
-  const rss = new Float64Array(4);
+  const rss = new Float64Array(NR_MM_COUNTERS);
   const { PMD_SIZE, PAGE_SIZE } = k.c;
   let ret = 0;
   for (let addr = vma.vm_start; addr < vma.vm_end;) {
@@ -497,21 +526,17 @@ export function copy_page_range(
         if (ret) break;
       } else {
         const dst_pmd = pmd_alloc(k, dst_mm, addr);
-        if (dst_pmd < 0) {
-          ret = -12;
+        const dst_pte = dst_pmd < 0 ? -1 : pte_alloc_map(k, dst_mm, dst_pmd, addr);
+        if (dst_pte < 0) {
+          ret = -ENOMEM;
           break;
         }
-        // One PTE table each side covers [addr, next): find both once, walk them together.
-        const src_pte = pte_offset_map(k, src_pmd, addr);
-        const dst_pte = pte_alloc_map(k, dst_mm, dst_pmd, addr);
-        const e = k.pt.entries;
-        for (let i = 0, n = (next - addr) / PAGE_SIZE; i < n; i++)
-          if (e[src_pte + i] !== 0) copy_one_pte(k, dst_mm, src_mm, dst_pte + i, src_pte + i, vma, rss);
+        copy_pte_range(k, dst_pte, pte_offset_map(k, src_pmd, addr), (next - addr) / PAGE_SIZE, vma, rss);
       }
     }
     addr = next;
   }
-  for (let i = 0; i < 4; i++) add_rss(k, dst_mm, i, rss[i]!);
+  for (let i = 0; i < NR_MM_COUNTERS; i++) add_rss(k, dst_mm, i, rss[i]!);
   if (cow) mmu_notifier_invalidate_range_end(k, range);
   return ret;
 }
@@ -551,42 +576,48 @@ export function zap_pte_range(
   rss: Float64Array,
 ): void {
   const e = k.pt.entries;
-  const mm = vma.vm_mm;
+  const check_mapping = details?.check_mapping;
   // [addr, end) lies under one pmd: its PTEs are consecutive entries of one table.
-  let ptep = pte_offset_map(k, pmd, addr) - 1;
-  for (; addr < end; addr += k.c.PAGE_SIZE) {
-    ptep++;
+  const first = pte_offset_map(k, pmd, addr);
+  const n = (end - addr) / k.c.PAGE_SIZE;
+  for (let i = 0; i < n; i++) {
+    const ptep = first + i;
     const ptent = e[ptep]!;
     if (pte_none(ptent)) continue;
     if (pte_present(ptent)) {
       const page = vm_normal_page(k, vma, ptent);
-      if (details?.check_mapping && page >= 0 && details.check_mapping !== page_rmapping(k, page)) continue;
+      if (check_mapping && page >= 0 && check_mapping !== page_rmapping(k, page)) continue;
       e[ptep] = 0;
       if (page < 0) continue;
-      if (!is_addressable_page(k, page)) print_bad_pte(k, vma, addr, ptent, page);
-      if (!PageAnon(k, page) && pte_dirty(ptent)) set_page_dirty(k, page);
-      rss[mm_counter(k, page)]!--;
+      if (!is_addressable_page(k, page)) print_bad_pte(k, vma, addr + i * k.c.PAGE_SIZE, ptent, page);
+      const anon = PageAnon(k, page);
+      if (!anon && pte_dirty(ptent)) set_page_dirty(k, page);
+      rss[anon ? MM_ANONPAGES : mm_counter(k, page)]!--;
       page_remove_rmap(k, page);
       put_page(k, page);
       continue;
     }
-    const entry = pte_to_swp_entry(ptent);
-    if (non_swap_entry(k, entry) && is_device_entry(k, entry)) {
-      const page = device_entry_to_page(k, entry);
-      if (details?.check_mapping && details.check_mapping !== page_rmapping(k, page)) continue;
-      e[ptep] = 0;
-      rss[mm_counter(k, page)]!--;
-      page_remove_rmap(k, page);
-      put_page(k, page);
-      continue;
-    }
-    // If details->check_mapping, swap entries stay.
-    if (details) continue;
-    if (!non_swap_entry(k, entry)) rss[MM_SWAPENTS]!--;
-    else if (is_migration_entry(k, entry)) rss[mm_counter(k, migration_entry_to_page(k, entry))]!--;
-    e[ptep] = 0;
+    zap_nonpresent_pte(k, ptep, details, rss);
   }
-  void mm;
+}
+
+/** zap_nonpresent_ptes: a swap-format entry (F-DEV-4 above). */
+function zap_nonpresent_pte(k: Kernel, ptep: number, details: zap_details | null, rss: Float64Array): void {
+  const entry = pte_to_swp_entry(k.pt.entries[ptep]!);
+  if (non_swap_entry(k, entry) && is_device_entry(k, entry)) {
+    const page = device_entry_to_page(k, entry);
+    if (details?.check_mapping && details.check_mapping !== page_rmapping(k, page)) return;
+    k.pt.entries[ptep] = 0;
+    rss[mm_counter(k, page)]!--;
+    page_remove_rmap(k, page);
+    put_page(k, page);
+    return;
+  }
+  // If details->check_mapping, swap entries stay.
+  if (details) return;
+  if (!non_swap_entry(k, entry)) rss[MM_SWAPENTS]!--;
+  else if (is_migration_entry(k, entry)) rss[mm_counter(k, migration_entry_to_page(k, entry))]!--;
+  k.pt.entries[ptep] = 0;
 }
 
 /** unmap_page_range: zap [start, end) of one vma, huge entries included. */
@@ -600,7 +631,7 @@ export function unmap_page_range(
   const mm = vma.vm_mm;
   if (vma.vm_flags & VM_HUGETLB)
     return unmap_hugepage_range(k, vma, start, end, (m, a) => pmd_lookup(k, m, a));
-  const rss = new Float64Array(4);
+  const rss = new Float64Array(NR_MM_COUNTERS);
   const { PMD_SIZE, PUD_SIZE } = k.c;
   for (let addr = start; addr < end;) {
     const pud = pud_lookup(k, mm, addr);
@@ -611,14 +642,14 @@ export function unmap_page_range(
       continue;
     }
     const next = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
-    const pmd = pmd_lookup(k, mm, addr);
+    const pmd = pud < 0 ? -1 : pmd_offset(k, pud, addr);
     if (pmd >= 0 && !pte_none(k.pt.entries[pmd]!)) {
       if (!pmd_huge(k.pt.entries[pmd]!) || !zap_huge_pmd(k, vma, pmd, addr, next, rss))
         zap_pte_range(k, vma, pmd, addr, next, details, rss);
     }
     addr = next;
   }
-  for (let i = 0; i < 4; i++) add_rss(k, mm, i, rss[i]!);
+  for (let i = 0; i < NR_MM_COUNTERS; i++) add_rss(k, mm, i, rss[i]!);
 }
 
 /** unmap_vmas: zap a range across vmas, inside one mmu notifier invalidation. */
@@ -645,5 +676,5 @@ export function pte_allows(k: Kernel, mm: mm_struct, addr: number, write: boolea
   const ptep = lookup_pte(k, mm, addr);
   if (ptep < 0) return false;
   const pte = k.pt.entries[ptep]!;
-  return pte_present(pte) && !((pte % 4096) & 0x100) && (!write || pte_write(pte));
+  return pte_present(pte) && !(pte_flags(pte) & _PAGE_PROTNONE) && (!write || pte_write(pte));
 }

@@ -15,7 +15,7 @@ import {
   type vm_area_struct,
   type mm_struct,
 } from '../include/mm_types';
-import { pmd_huge, pte_modify, pte_none, pte_pfn, pte_present } from '../include/pgtable';
+import { pmd_huge, pte_modify, pte_none, pte_present } from '../include/pgtable';
 import {
   is_write_device_entry,
   is_write_migration_entry,
@@ -39,6 +39,7 @@ import {
 } from './mmap';
 import { pmd_lookup, pud_lookup, split_huge_pud } from './memory';
 import { change_huge_pmd, split_huge_pmd } from './huge_memory';
+import { pte_offset_map } from './pgtable';
 import { hugetlb_change_protection } from './hugetlb';
 import {
   mmu_notifier_invalidate_range_end,
@@ -61,11 +62,11 @@ export function calc_vm_prot_bits(prot: number): number {
  */
 export function change_pte_range(k: Kernel, pmd: number, addr: number, end: number, newprot: number): number {
   const e = k.pt.entries;
-  const { PAGE_SIZE, PTRS_PER_TABLE } = k.c;
-  const base = pte_pfn(e[pmd]!) * PTRS_PER_TABLE;
-  let ptep = base + (Math.floor(addr / PAGE_SIZE) % PTRS_PER_TABLE);
+  // [addr, end) lies under one pmd: its PTEs are consecutive entries of one table.
+  const first = pte_offset_map(k, pmd, addr);
+  const n = (end - addr) / k.c.PAGE_SIZE;
   let pages = 0;
-  for (; addr < end; addr += PAGE_SIZE, ptep++) {
+  for (let ptep = first; ptep < first + n; ptep++) {
     const oldpte = e[ptep]!;
     if (pte_none(oldpte)) continue;
     if (pte_present(oldpte)) {

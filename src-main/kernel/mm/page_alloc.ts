@@ -3,7 +3,7 @@
 // order in page_private. Freeing merges a block with its buddy while the buddy is free.
 import type { Kernel } from '../kernel';
 import { MAX_ORDER, ZONE_DMA, ZONE_DMA32, ZONE_NORMAL } from '../include/mmzone';
-import { PG_buddy, PG_reserved, zone_flags } from '../include/page-flags';
+import { flags_zone, PG_buddy, PG_reserved, zone_flags } from '../include/page-flags';
 import { page_zonenum } from '../include/mm';
 import type { zone } from './mmzone';
 
@@ -52,21 +52,30 @@ function list_del(k: Kernel, z: zone, page: number, order: number): void {
 /** Free a block of 2^order pages starting at `page`, merging buddies. */
 export function __free_pages(k: Kernel, page: number, order: number): void {
   const m = k.mem;
+  const { flags, priv } = m;
   const z = k.node.node_zones[page_zonenum(k, page)]!;
-  let pfn = m.page_to_pfn(page);
-  z.nr_free_pages += 2 ** order;
+  const pps = k.c.PAGES_PER_SECTION;
+  // Orders are small: `1 << order` (`2 ** order` compiles to a slow pow call).
+  z.nr_free_pages += 1 << order;
   while (order < MAX_ORDER - 1) {
-    const size = 2 ** order;
-    // Blocks never straddle a section, so the buddy lies in the same memmap slot.
-    const buddyPfn = pfn % (2 * size) < size ? pfn + size : pfn - size;
-    const buddy = page + (buddyPfn - pfn);
-    if (!m.pfn_valid(buddyPfn) || m.pfn_to_page(buddyPfn) !== buddy) break;
-    if (!(m.flags[buddy]! & PG_buddy) || m.priv[buddy] !== order || page_zonenum(k, buddy) !== z.idx) break;
-    list_del(k, z, buddy, order);
-    if (buddyPfn < pfn) {
-      page = buddy;
-      pfn = buddyPfn;
+    const size = 1 << order;
+    let buddy: number;
+    if (2 * size <= pps) {
+      // The pair lies in one section, so in one memmap slot whose start is as aligned as
+      // the section's: the buddy is found from the page index as from the pfn. Indices
+      // stay below MAX_MEMMAP_PAGES (2^27), so the xor is exact.
+      buddy = page ^ size;
+    } else {
+      // A pair across sections needs the buddy's section present and next in the memmap.
+      const pfn = m.page_to_pfn(page);
+      const buddyPfn = Math.floor(pfn / (2 * size)) * (2 * size) === pfn ? pfn + size : pfn - size;
+      buddy = page + (buddyPfn - pfn);
+      if (m.pfn_to_page(buddyPfn) !== buddy) break;
     }
+    const bflags = flags[buddy]!;
+    if (!(bflags & PG_buddy) || priv[buddy] !== order || flags_zone(bflags) !== z.idx) break;
+    list_del(k, z, buddy, order);
+    if (buddy < page) page = buddy;
     order++;
   }
   list_add(k, z, page, order);
@@ -79,8 +88,8 @@ function rmqueue(k: Kernel, z: zone, order: number): number {
     if (page < 0) continue;
     list_del(k, z, page, cur);
     // Give back the upper halves we do not need.
-    for (let o = cur; o > order; o--) list_add(k, z, page + 2 ** (o - 1), o - 1);
-    z.nr_free_pages -= 2 ** order;
+    for (let o = cur; o > order; o--) list_add(k, z, page + (1 << (o - 1)), o - 1);
+    z.nr_free_pages -= 1 << order;
     return page;
   }
   return -1;
@@ -90,7 +99,11 @@ function rmqueue(k: Kernel, z: zone, order: number): number {
 export function alloc_pages(k: Kernel, gfp: number, order: number): number {
   if (k.fault.should_fail('alloc_pages')) return -1;
   for (let zi = gfp_zone(gfp); zi >= 0; zi--) {
-    const page = rmqueue(k, k.node.node_zones[zi]!, order);
+    const z = k.node.node_zones[zi]!;
+    // A zone without that many free pages is passed over (an empty one, e.g. Normal on a
+    // small machine, is not on the kernel's zonelist at all) without scanning its lists.
+    if (z.nr_free_pages < 1 << order) continue;
+    const page = rmqueue(k, z, order);
     if (page < 0) continue;
     const m = k.mem;
     m.refcount[page] = 1;

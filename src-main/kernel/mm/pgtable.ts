@@ -3,6 +3,7 @@
 // an entry pointing at a lower table holds that number where a pfn would be. Entries are
 // addressed by their absolute index in the pool, the simulator's `pte_t *`.
 import type { Kernel } from '../kernel';
+import type { KernelConsts } from '../include/config';
 import type { mm_struct } from '../include/mm_types';
 import { _PAGE_TABLE, pfn_pte, pmd_huge, pte_pfn } from '../include/pgtable';
 
@@ -12,9 +13,23 @@ export class PageTablePool {
   private readonly freed: number[] = [];
   /** Tables in use. */
   inUse = 0;
+  readonly ptrs: number;
+  // 1 / the bytes an entry of each level spans, and 1 / ptrs: powers of two, so a walk
+  // multiplies by them exactly instead of dividing (a division is several times slower).
+  readonly inv_page: number;
+  readonly inv_pmd: number;
+  readonly inv_pud: number;
+  readonly inv_pgdir: number;
+  readonly inv_ptrs: number;
 
-  constructor(readonly ptrs: number) {
-    this.entries = new Float64Array(ptrs * 64);
+  constructor(c: KernelConsts) {
+    this.ptrs = c.PTRS_PER_TABLE;
+    this.inv_page = 1 / c.PAGE_SIZE;
+    this.inv_pmd = 1 / c.PMD_SIZE;
+    this.inv_pud = 1 / c.PUD_SIZE;
+    this.inv_pgdir = 1 / c.PGDIR_SIZE;
+    this.inv_ptrs = 1 / c.PTRS_PER_TABLE;
+    this.entries = new Float64Array(this.ptrs * 64);
   }
 
   alloc(): number {
@@ -44,9 +59,12 @@ export class PageTablePool {
   }
 }
 
-/** Index of `addr`'s entry within a table of the level whose entries span `size` bytes. */
-function index(k: Kernel, addr: number, size: number): number {
-  return Math.floor(addr / size) % k.c.PTRS_PER_TABLE;
+/** Index of `addr`'s entry within a table of the level whose entries span 1 / `inv` bytes. */
+function index(k: Kernel, addr: number, inv: number): number {
+  const pt = k.pt;
+  const n = Math.floor(addr * inv);
+  // Not `n % ptrs`: on a double that is a slow fmod call.
+  return n - Math.floor(n * pt.inv_ptrs) * pt.ptrs;
 }
 
 export function pgd_alloc(k: Kernel, mm: mm_struct): void {
@@ -55,14 +73,14 @@ export function pgd_alloc(k: Kernel, mm: mm_struct): void {
 }
 
 export function pgd_offset(k: Kernel, mm: mm_struct, addr: number): number {
-  return mm.pgd * k.c.PTRS_PER_TABLE + index(k, addr, k.c.PGDIR_SIZE);
+  return mm.pgd * k.pt.ptrs + index(k, addr, k.pt.inv_pgdir);
 }
 
 /** The entry below `upper` (a pointer entry) for `addr`, -1 when `upper` is none. */
-function lower(k: Kernel, upper: number, addr: number, size: number): number {
+function lower(k: Kernel, upper: number, addr: number, inv: number): number {
   const e = k.pt.entries[upper]!;
   if (e === 0) return -1;
-  return pte_pfn(e) * k.c.PTRS_PER_TABLE + index(k, addr, size);
+  return pte_pfn(e) * k.pt.ptrs + index(k, addr, inv);
 }
 
 /** Make `upper` point at a new table if it is none; false when that is impossible. */
@@ -74,15 +92,15 @@ function ensure(k: Kernel, mm: mm_struct, upper: number): void {
 }
 
 export function pud_offset(k: Kernel, pgd: number, addr: number): number {
-  return lower(k, pgd, addr, k.c.PUD_SIZE);
+  return lower(k, pgd, addr, k.pt.inv_pud);
 }
 
 export function pmd_offset(k: Kernel, pud: number, addr: number): number {
-  return pmd_huge(k.pt.entries[pud]!) ? -1 : lower(k, pud, addr, k.c.PMD_SIZE);
+  return pmd_huge(k.pt.entries[pud]!) ? -1 : lower(k, pud, addr, k.pt.inv_pmd);
 }
 
 export function pte_offset_map(k: Kernel, pmd: number, addr: number): number {
-  return pmd_huge(k.pt.entries[pmd]!) ? -1 : lower(k, pmd, addr, k.c.PAGE_SIZE);
+  return pmd_huge(k.pt.entries[pmd]!) ? -1 : lower(k, pmd, addr, k.pt.inv_page);
 }
 
 /** The pud entry for addr, allocating the pud table. */
@@ -135,41 +153,44 @@ export function lookup_pte(k: Kernel, mm: mm_struct, addr: number): number {
   return pte_offset_map(k, pmd, addr);
 }
 
+/** Free the table `entry` points at if nothing in it is left, and clear `entry`. */
+function free_table_if_empty(k: Kernel, mm: mm_struct, entry: number): void {
+  const pt = k.pt;
+  const node = pte_pfn(pt.entries[entry]!);
+  if (!pt.empty(node)) return;
+  pt.free(node);
+  pt.entries[entry] = 0;
+  mm.nr_ptes--;
+}
+
 /**
  * free_pgd_range: after [start, end) was unmapped, free the page-table pages below it
  * that are now empty, bottom up.
  */
 export function free_pgtables(k: Kernel, mm: mm_struct, start: number, end: number): void {
   const { PMD_SIZE, PUD_SIZE, PGDIR_SIZE } = k.c;
-  const pt = k.pt;
-  const release = (entry: number): void => {
-    const node = pte_pfn(pt.entries[entry]!);
-    if (!pt.empty(node)) return;
-    pt.free(node);
-    pt.entries[entry] = 0;
-    mm.nr_ptes--;
-  };
+  const e = k.pt.entries;
   for (let a = Math.floor(start / PGDIR_SIZE) * PGDIR_SIZE; a < end; a += PGDIR_SIZE) {
     const pgd = pgd_offset(k, mm, a);
-    if (pt.entries[pgd] === 0) continue;
+    if (e[pgd] === 0) continue;
     for (
       let b = Math.max(a, Math.floor(start / PUD_SIZE) * PUD_SIZE);
       b < Math.min(end, a + PGDIR_SIZE);
       b += PUD_SIZE
     ) {
       const pud = pud_offset(k, pgd, b);
-      if (pt.entries[pud] === 0 || pmd_huge(pt.entries[pud]!)) continue;
+      if (e[pud] === 0 || pmd_huge(e[pud]!)) continue;
       for (
         let c = Math.max(b, Math.floor(start / PMD_SIZE) * PMD_SIZE);
         c < Math.min(end, b + PUD_SIZE);
         c += PMD_SIZE
       ) {
         const pmd = pmd_offset(k, pud, c);
-        if (pt.entries[pmd] !== 0 && !pmd_huge(pt.entries[pmd]!)) release(pmd);
+        if (e[pmd] !== 0 && !pmd_huge(e[pmd]!)) free_table_if_empty(k, mm, pmd);
       }
-      release(pud);
+      free_table_if_empty(k, mm, pud);
     }
-    release(pgd);
+    free_table_if_empty(k, mm, pgd);
   }
 }
 

@@ -57,6 +57,11 @@ export type TraceEvent =
 export class Tracepoints {
   private readonly sinks = new Set<(e: TraceEvent) => void>();
 
+  /** Whether anyone listens (trace_*_enabled()): a hot path builds no event otherwise. */
+  get enabled(): boolean {
+    return this.sinks.size > 0;
+  }
+
   emit(e: TraceEvent): void {
     for (const s of this.sinks) s(e);
   }

@@ -191,6 +191,25 @@ describe('mm/mmap.c: munmap', () => {
     expect(rss(p.mm!)).toEqual({ file: 0, anon: 0, swapents: 0, shmem: 0 });
   });
 
+  it('fork, exit and munmap of 1,024 touched pages leave the buddy allocator as it was, also with 2 MiB sections', () => {
+    for (const sectionSizeBits of [27, 21]) {
+      const k = bootSmall({ config: { sectionSizeBits } });
+      const freeLists = (): number[] => k.node.node_zones.flatMap((z) => z.free_area.map((a) => a.nr_free));
+      const p = spawn(k);
+      const lists = freeLists();
+      const a = map(k, p, { len: 1024 * PAGE });
+      for (let i = 0; i < 1024; i++) store(k, p, a + i * PAGE, [i & 0xff]);
+      const c = forkOf(k, p);
+      expect(load(k, c, a + 1000 * PAGE, 1)).toEqual([1000 & 0xff]);
+      do_exit(k, c);
+      expect(rss(p.mm!).anon).toBe(1024);
+      expect(do_munmap(k, p.mm!, a, 1024 * PAGE)).toBe(0);
+      expect(rss(p.mm!).anon).toBe(0);
+      // Every freed page merged back with its buddies: the same blocks as before.
+      expect(freeLists()).toEqual(lists);
+    }
+  });
+
   it('-EINVAL for an unaligned start or a zero length; nothing mapped is 0', () => {
     const k = bootSmall();
     const p = spawn(k);

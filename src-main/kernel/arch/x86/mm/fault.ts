@@ -89,7 +89,11 @@ export function mmu_translate(k: Kernel, task: task_struct, addr: number, write:
   }
   if (!pte_present(entry) || pte_flags(entry) & _PAGE_PROTNONE) return -1;
   if (write && !pte_write(entry)) return -1;
-  const pfn = pte_pfn(entry) + Math.floor((addr % span) / k.c.PAGE_SIZE);
+  // The page within a huge leaf; not `addr % span`, a slow fmod on a double.
+  const pfn =
+    span === k.c.PAGE_SIZE
+      ? pte_pfn(entry)
+      : pte_pfn(entry) + Math.floor((addr - Math.floor(addr / span) * span) / k.c.PAGE_SIZE);
   const page = k.mem.pfn_to_page(pfn);
   // Nothing answers the CPU at an un-addressable address: the access faults, and the
   // fault handler finds the bad PTE (F-DEV-6).
