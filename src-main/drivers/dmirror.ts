@@ -98,8 +98,61 @@ const PFN_VALID = DMIRROR_PFN_FLAGS[HMM_PFN_VALID];
 const PFN_WRITE = DMIRROR_PFN_FLAGS[HMM_PFN_WRITE];
 const PFN_DEVICE_PRIVATE = DMIRROR_PFN_FLAGS[HMM_PFN_DEVICE_PRIVATE];
 
+const PFN_UNIT = 2 ** DMIRROR_PFN_SHIFT;
+
 function pfn_flags(v: number): number {
-  return v % 2 ** DMIRROR_PFN_SHIFT;
+  return v - Math.floor(v / PFN_UNIT) * PFN_UNIT;
+}
+
+/**
+ * Device pages in the order they were added (oldest first), as a list linked through typed
+ * arrays indexed by the page's offset in the device: adding and removing a page hashes
+ * nothing. The arrays are allocated on first use.
+ */
+export class DevicePageLru {
+  /** Links as offset + 1 (0: none). */
+  private next: Int32Array | null = null;
+  private prev: Int32Array | null = null;
+  private head = 0;
+  private tail = 0;
+
+  constructor(
+    private readonly k: Kernel,
+    private readonly first_pfn: number,
+    private readonly nr_pages: number,
+  ) {}
+
+  /** Append the page, unless it is listed already. */
+  add(page: number): void {
+    if (!this.next || !this.prev) {
+      this.next = new Int32Array(this.nr_pages);
+      this.prev = new Int32Array(this.nr_pages);
+    }
+    const i = this.k.mem.page_to_pfn(page) - this.first_pfn + 1;
+    if (this.prev[i - 1] || this.head === i) return;
+    this.prev[i - 1] = this.tail;
+    if (this.tail) this.next[this.tail - 1] = i;
+    else this.head = i;
+    this.tail = i;
+  }
+
+  delete(page: number): void {
+    if (!this.next || !this.prev) return;
+    const i = this.k.mem.page_to_pfn(page) - this.first_pfn + 1;
+    const prev = this.prev[i - 1]!;
+    const next = this.next[i - 1]!;
+    if (!prev && this.head !== i) return;
+    if (prev) this.next[prev - 1] = next;
+    else this.head = next;
+    if (next) this.prev[next - 1] = prev;
+    else this.tail = prev;
+    this.prev[i - 1] = 0;
+    this.next[i - 1] = 0;
+  }
+
+  *[Symbol.iterator](): Iterator<number> {
+    for (let i = this.head; i; i = this.next![i - 1]!) yield this.k.mem.pfn_to_page(this.first_pfn + i - 1);
+  }
 }
 
 /**
@@ -110,6 +163,11 @@ export class DevicePagePool {
   private next: number;
   private readonly freed: number[] = [];
   readonly nr_pages: number;
+  /**
+   * Pages in use, least recently migrated in first: the `fault` policy's eviction order (the
+   * driver sees faults, not the device's accesses).
+   */
+  readonly lru: DevicePageLru;
 
   constructor(
     private readonly k: Kernel,
@@ -118,6 +176,7 @@ export class DevicePagePool {
   ) {
     this.next = first_pfn;
     this.nr_pages = end_pfn - first_pfn;
+    this.lru = new DevicePageLru(k, first_pfn, this.nr_pages);
   }
 
   /** A free device page (page index), or -1 when the device memory is exhausted. */
@@ -153,27 +212,41 @@ export class DevicePageTable {
   /** vpn / DPT_ENTRIES -> node of entry + 1 (0: none). */
   private readonly nodes = new Map<number, Float64Array>();
   size = 0;
+  /** The node found last: neighbouring pages share it, so most lookups skip the Map. */
+  private last_key = -1;
+  private last_node: Float64Array | undefined;
+
+  private node(key: number, create: boolean): Float64Array | undefined {
+    if (key === this.last_key) return this.last_node;
+    let node = this.nodes.get(key);
+    if (!node) {
+      if (!create) return undefined;
+      node = new Float64Array(DPT_ENTRIES);
+      this.nodes.set(key, node);
+    }
+    this.last_key = key;
+    this.last_node = node;
+    return node;
+  }
 
   get(vpn: number): number | undefined {
-    const v = this.nodes.get(Math.floor(vpn / DPT_ENTRIES))?.[vpn % DPT_ENTRIES];
+    const key = Math.floor(vpn / DPT_ENTRIES);
+    const v = this.node(key, false)?.[vpn - key * DPT_ENTRIES];
     return v ? v - 1 : undefined;
   }
 
   set(vpn: number, value: number): void {
     const key = Math.floor(vpn / DPT_ENTRIES);
-    let node = this.nodes.get(key);
-    if (!node) {
-      node = new Float64Array(DPT_ENTRIES);
-      this.nodes.set(key, node);
-    }
-    const i = vpn % DPT_ENTRIES;
+    const node = this.node(key, true)!;
+    const i = vpn - key * DPT_ENTRIES;
     if (!node[i]) this.size++;
     node[i] = value + 1;
   }
 
   delete(vpn: number): void {
-    const node = this.nodes.get(Math.floor(vpn / DPT_ENTRIES));
-    const i = vpn % DPT_ENTRIES;
+    const key = Math.floor(vpn / DPT_ENTRIES);
+    const node = this.node(key, false);
+    const i = vpn - key * DPT_ENTRIES;
     if (!node?.[i]) return;
     node[i] = 0;
     this.size--;
@@ -215,6 +288,8 @@ export class DevicePageTable {
   clear(): void {
     this.nodes.clear();
     this.size = 0;
+    this.last_key = -1;
+    this.last_node = undefined;
   }
 }
 
@@ -265,6 +340,11 @@ export interface DmirrorCmdResult extends DmirrorResult {
   bytes?: Uint8Array;
 }
 
+/** What the `fault` policy returns: the pages it migrated in (cpages) and evicted for room. */
+export interface DmirrorFaultResult extends DmirrorCmdResult {
+  evicted: number;
+}
+
 /** A device page-table entry: the page the device maps and whether it may write. */
 export interface DmirrorEntry {
   page: number;
@@ -286,6 +366,8 @@ export class dmirror_device {
   faults = 0;
   /** Pages per migrate_vma call. */
   batch = DMIRROR_MIGRATE_BATCH;
+  /** Pages per hmm_range_fault call when the device faults a range in (a GPU's fault batch). */
+  range_pages = DMIRROR_RANGE_PAGES;
   /** The mm this device is migrating: its own invalidations are no news to its page table. */
   private migrating: mm_struct | null = null;
   private src = new Float64Array(DMIRROR_MIGRATE_BATCH);
@@ -295,7 +377,10 @@ export class dmirror_device {
 
   readonly devmem_ops: hmm_devmem_ops = {
     fault: (_devmem, vma, addr) => this.devmem_fault(vma, addr),
-    free: (_devmem, page) => this.pool.free(page),
+    free: (_devmem, page) => {
+      this.pool.lru.delete(page);
+      this.pool.free(page);
+    },
   };
 
   /** System memory -> device memory. */
@@ -309,6 +394,7 @@ export class dmirror_device {
         const dpage = migrate_pfn_to_page(this.k, dst[i]!);
         if (dpage < 0) continue;
         ctx.mirror?.pt.set(addr / ps, dpage * 2 + (migrate_pfn_has(dst[i]!, MIGRATE_PFN_WRITE) ? 1 : 0));
+        this.pool.lru.add(dpage);
         ctx.cpages++;
       }
     },
@@ -423,14 +509,15 @@ export class dmirror_device {
     const cleared = mirror.pt.size
       ? mirror.pt.clear_range(Math.floor(update.start / ps), Math.ceil(update.end / ps))
       : 0;
-    this.k.trace.emit({
-      name: 'dmirror_sync',
-      device: this.dev.name,
-      mm: mirror.mm.id,
-      start: update.start,
-      end: update.end,
-      cleared,
-    });
+    if (this.k.trace.enabled)
+      this.k.trace.emit({
+        name: 'dmirror_sync',
+        device: this.dev.name,
+        mm: mirror.mm.id,
+        start: update.start,
+        end: update.end,
+        cleared,
+      });
     return 0;
   }
 
@@ -611,9 +698,9 @@ export class dmirror_device {
     return 0;
   }
 
-  /** dmirror_fault: fault [start, end) into the device page table, DMIRROR_RANGE_PAGES at a time. */
+  /** dmirror_fault: fault [start, end) into the device page table, range_pages at a time. */
   private fault(mirror: dmirror, start: number, end: number, write: boolean): number {
-    const span = DMIRROR_RANGE_PAGES * this.k.c.PAGE_SIZE;
+    const span = this.range_pages * this.k.c.PAGE_SIZE;
     for (let addr = start; addr < end; addr += span) {
       const ret = this.range_fault(mirror, addr, Math.min(end, addr + span), write);
       if (ret) return ret;
@@ -869,6 +956,73 @@ export class dmirror_device {
     }
     res.moved = res.cpages;
     return this.cmd_done(task, 'release', 0, 0, res);
+  }
+
+  /**
+   * The device faulted on npages at addr (a run of a device kernel's fault batch; `write`
+   * when an access there writes). The lab's policy for dmirror, not a test_hmm ioctl: when
+   * free device memory is short, evict the least recently migrated-in pages (evict); migrate
+   * the range to device memory (HMM_DMIRROR_MIGRATE); whatever did not move (shared or file
+   * memory, another device's page, which the CPU fault brings home) is faulted into the device
+   * page table where it is (dmirror_fault). cpages: pages migrated in; faults: those rounds.
+   */
+  device_fault(task: task_struct, addr: number, npages: number, write: boolean): DmirrorFaultResult {
+    const res: DmirrorFaultResult = { ret: 0, cpages: 0, faults: 0, moved: 0, evicted: 0 };
+    const mirror = this.cmd_mirror(task, addr, npages);
+    if (IS_ERR(mirror)) return { ...res, ret: mirror };
+    const ps = this.k.c.PAGE_SIZE;
+    const end = addr + npages * ps;
+    const usable = (a: number): boolean => {
+      const v = mirror.pt.get(a / ps);
+      return v !== undefined && (!write || v % 2 === 1);
+    };
+    let missing = 0;
+    for (let a = addr; a < end; a += ps) if (mirror.pt.get(a / ps) === undefined) missing++;
+    if (missing > this.pool.nr_free) res.evicted = this.evict(missing - this.pool.nr_free);
+    const moved = this.migrate_range(task.mm!, addr, npages, this.to_device_ops, mirror);
+    res.ret = moved.ret;
+    res.cpages = moved.cpages;
+    for (let start = addr; start < end && !res.ret;) {
+      if (usable(start)) {
+        start += ps;
+        continue;
+      }
+      let stop = start + ps;
+      while (stop < end && !usable(stop)) stop += ps;
+      res.ret = this.fault(mirror, start, stop, write);
+      res.faults++;
+      start = stop;
+    }
+    res.moved = res.cpages + res.evicted;
+    return this.cmd_done(task, 'fault', addr, npages, res) as DmirrorFaultResult;
+  }
+
+  /**
+   * Send the n least recently migrated-in device pages home, neighbouring pages of one vma in
+   * one migration (migrate_range). Returns the pages moved.
+   */
+  private evict(n: number): number {
+    const k = this.k;
+    const ps = k.c.PAGE_SIZE;
+    const victims: { vma: vm_area_struct; addr: number }[] = [];
+    for (const page of this.pool.lru) {
+      if (victims.length >= n) break;
+      rmap_walk(k, page, (vma, addr) => {
+        victims.push({ vma, addr });
+        return false;
+      });
+    }
+    victims.sort((x, y) => x.vma.vm_mm.id - y.vma.vm_mm.id || x.addr - y.addr);
+    let moved = 0;
+    for (let i = 0; i < victims.length;) {
+      const { vma, addr } = victims[i]!;
+      let j = i + 1;
+      while (j < victims.length && victims[j]!.vma === vma && victims[j]!.addr === addr + (j - i) * ps) j++;
+      const mm = vma.vm_mm;
+      moved += this.migrate_range(mm, addr, j - i, this.to_system_ops, this.mirrors.get(mm) ?? null).cpages;
+      i = j;
+    }
+    return moved;
   }
 
   /** HMM_DMIRROR_MIGRATE: move npages at addr of the task into device memory. */

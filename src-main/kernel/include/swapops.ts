@@ -43,7 +43,8 @@ export function swp_entry(type: number, offset: number): swp_entry_t {
 }
 
 export function swp_type(e: swp_entry_t): number {
-  return e % 256;
+  // Not `e % 256`: on a double that is a slow fmod call.
+  return e - Math.floor(e / 256) * 256;
 }
 
 export function swp_offset(e: swp_entry_t): number {
@@ -56,8 +57,9 @@ export function is_swap_pte(pte: number): boolean {
 }
 
 export function pte_to_swp_entry(pte: number): swp_entry_t {
-  const type = Math.floor((pte % SWP_OFFSET_SHIFT) / SWP_TYPE_SHIFT);
-  return swp_entry(type, Math.floor(pte / SWP_OFFSET_SHIFT));
+  const offset = Math.floor(pte / SWP_OFFSET_SHIFT);
+  const type = Math.floor((pte - offset * SWP_OFFSET_SHIFT) / SWP_TYPE_SHIFT);
+  return swp_entry(type, offset);
 }
 
 export function swp_entry_to_pte(e: swp_entry_t): number {

@@ -24,6 +24,8 @@ export class FaultInjector {
   }
 
   should_fail(site: FaultSite): boolean {
+    // Asked once per page allocated: nothing armed is the common case, answered unhashed.
+    if (this.armed.size === 0) return false;
     const a = this.armed.get(site);
     if (!a) return false;
     if (a.skip > 0) {

@@ -22,10 +22,12 @@ export class PageContents {
   }
 
   drop(page: number): void {
-    this.bytes.delete(page);
+    if (this.bytes.size) this.bytes.delete(page);
   }
 
   copy(to: number, from: number): void {
+    // Every migrated page is copied: while no page holds bytes (stamps only), no hashing.
+    if (!this.bytes.size) return;
     const src = this.bytes.get(from);
     if (src) this.bytes.set(to, src.slice());
     else this.bytes.delete(to);

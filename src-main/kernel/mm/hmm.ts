@@ -110,7 +110,9 @@ function hmm_devmem_pagemap(
     return result;
   };
   pgmap.page_free = (page) => {
-    k.trace.emit({ name: 'devmem_free', device: dev_name(devmem.device), pfn: k.mem.page_to_pfn(page) });
+    // Once per page freed: no event built when nobody listens.
+    if (k.trace.enabled)
+      k.trace.emit({ name: 'devmem_free', device: dev_name(devmem.device), pfn: k.mem.page_to_pfn(page) });
     devmem.ops.free(devmem, page);
   };
   pgmap.kill = () => hmm_devmem_ref_kill(k, devmem);

@@ -119,6 +119,8 @@ export class hmm_range {
   page_shift = 0;
   /** Registered with hmm_range_register: revalidated when invalidations finish. */
   registered = false;
+  /** 2^pfn_shift, computed once: `2 ** shift` with a variable shift is a slow pow call. */
+  readonly pfn_unit: number;
 
   constructor(
     public pfns: Float64Array,
@@ -128,12 +130,16 @@ export class hmm_range {
     readonly values: readonly number[],
     /** Where the pfn starts in an entry: entry = pfn * 2^pfn_shift + flags. */
     readonly pfn_shift: number,
-  ) {}
+  ) {
+    this.pfn_unit = 2 ** pfn_shift;
+  }
 }
 
 /** The flag bits of an entry (entries are doubles: no bitwise ops on the whole word). */
 function entry_flags(range: hmm_range, v: number): number {
-  return v % 2 ** range.pfn_shift;
+  // Not `v % unit`: on a double that is a slow fmod call.
+  const unit = range.pfn_unit;
+  return v - Math.floor(v / unit) * unit;
 }
 
 function has(range: hmm_range, v: number, flag: number): boolean {
@@ -142,7 +148,7 @@ function has(range: hmm_range, v: number, flag: number): boolean {
 }
 
 export function hmm_pfn_from_pfn(range: hmm_range, pfn: number): number {
-  return pfn * 2 ** range.pfn_shift + range.flags[HMM_PFN_VALID]!;
+  return pfn * range.pfn_unit + range.flags[HMM_PFN_VALID]!;
 }
 
 /** hmm_pfn_to_pfn: the pfn of a valid entry, -1 for NONE, ERROR, SPECIAL or invalid. */
@@ -154,7 +160,7 @@ export function hmm_pfn_to_pfn(range: hmm_range, v: number): number {
   )
     return -1;
   if (!has(range, v, HMM_PFN_VALID)) return -1;
-  return Math.floor(v / 2 ** range.pfn_shift);
+  return Math.floor(v / range.pfn_unit);
 }
 
 export function hmm_pfn_to_page(k: Kernel, range: hmm_range, v: number): number {
@@ -237,13 +243,14 @@ function hmm_invalidate_range(h: hmm, device: boolean, update: hmm_update): numb
   if (!device) return 0;
   for (const mirror of [...h.mirrors]) {
     const ret = mirror.ops!.sync_cpu_device_pagetables(mirror, update);
-    h.k.trace.emit({
-      name: 'hmm_sync_cpu_device_pagetables',
-      mm: h.mm?.id ?? -1,
-      start: update.start,
-      end: update.end,
-      ret,
-    });
+    if (h.k.trace.enabled)
+      h.k.trace.emit({
+        name: 'hmm_sync_cpu_device_pagetables',
+        mm: h.mm?.id ?? -1,
+        start: update.start,
+        end: update.end,
+        ret,
+      });
     if (!update.blockable && ret === -EAGAIN) return -EAGAIN;
   }
   return 0;
@@ -315,15 +322,14 @@ function hmm_pfns_bad(k: Kernel, w: hmm_vma_walk, addr: number, end: number): nu
   return 0;
 }
 
-/** F-RANGE-2: holes read as NONE, and are faulted when asked. */
-function hmm_vma_walk_hole_(
-  k: Kernel,
-  w: hmm_vma_walk,
-  addr: number,
-  end: number,
-  fault: boolean,
-  write_fault: boolean,
-): number {
+/** What hmm_pte_need_fault answers: bits, so that asking allocates nothing. */
+const NEED_FAULT = 1;
+const NEED_WRITE_FAULT = 2;
+
+/** F-RANGE-2: holes read as NONE, and are faulted when asked (`need`: NEED_* bits). */
+function hmm_vma_walk_hole_(k: Kernel, w: hmm_vma_walk, addr: number, end: number, need: number): number {
+  const fault = (need & NEED_FAULT) !== 0;
+  const write_fault = (need & NEED_WRITE_FAULT) !== 0;
   w.last = addr;
   // A device may not write where the CPU may not (the check later kernels added;
   // without it the fault never gives write access and the walk would retry forever).
@@ -338,46 +344,35 @@ function hmm_vma_walk_hole_(
   return fault || write_fault ? w.again : 0;
 }
 
-/** Whether the request in `pfns` needs a fault given what the CPU has (`cpu_flags`). */
-function hmm_pte_need_fault(
-  w: hmm_vma_walk,
-  pfns: number,
-  cpu_flags: number,
-): { fault: boolean; write_fault: boolean } {
+/**
+ * Whether the request in `pfns` needs a fault given what the CPU has (`cpu_flags`):
+ * NEED_FAULT, plus NEED_WRITE_FAULT for a write fault, or 0.
+ */
+function hmm_pte_need_fault(w: hmm_vma_walk, pfns: number, cpu_flags: number): number {
   const range = w.range;
-  const none = { fault: false, write_fault: false };
-  if (!w.fault || !has(range, pfns, HMM_PFN_VALID)) return none;
+  if (!w.fault || !has(range, pfns, HMM_PFN_VALID)) return 0;
   // Device memory is faulted (migrated back) only when the request says so.
   if (cpu_flags & range.flags[HMM_PFN_DEVICE_PRIVATE]!) {
-    if (has(range, pfns, HMM_PFN_DEVICE_PRIVATE))
-      return { fault: true, write_fault: has(range, pfns, HMM_PFN_WRITE) };
-    return none;
+    if (!has(range, pfns, HMM_PFN_DEVICE_PRIVATE)) return 0;
+    return has(range, pfns, HMM_PFN_WRITE) ? NEED_FAULT | NEED_WRITE_FAULT : NEED_FAULT;
   }
-  const fault = !(cpu_flags & range.flags[HMM_PFN_VALID]!);
   if (has(range, pfns, HMM_PFN_WRITE) && !(cpu_flags & range.flags[HMM_PFN_WRITE]!))
-    return { fault: true, write_fault: true };
-  return { fault, write_fault: false };
+    return NEED_FAULT | NEED_WRITE_FAULT;
+  return cpu_flags & range.flags[HMM_PFN_VALID]! ? 0 : NEED_FAULT;
 }
 
-function hmm_range_need_fault(
-  k: Kernel,
-  w: hmm_vma_walk,
-  i: number,
-  npages: number,
-  cpu_flags: number,
-): { fault: boolean; write_fault: boolean } {
+function hmm_range_need_fault(w: hmm_vma_walk, i: number, npages: number, cpu_flags: number): number {
   for (let j = 0; w.fault && j < npages; j++) {
-    const r = hmm_pte_need_fault(w, w.range.pfns[i + j]!, cpu_flags);
-    if (r.fault || r.write_fault) return r;
+    const need = hmm_pte_need_fault(w, w.range.pfns[i + j]!, cpu_flags);
+    if (need) return need;
   }
-  void k;
-  return { fault: false, write_fault: false };
+  return 0;
 }
 
 function hmm_vma_walk_hole(k: Kernel, w: hmm_vma_walk, addr: number, end: number): number {
   const i = index_of(k, w.range, addr);
-  const r = hmm_range_need_fault(k, w, i, (end - addr) / k.c.PAGE_SIZE, 0);
-  return hmm_vma_walk_hole_(k, w, addr, end, r.fault, r.write_fault);
+  const need = hmm_range_need_fault(w, i, (end - addr) / k.c.PAGE_SIZE, 0);
+  return hmm_vma_walk_hole_(k, w, addr, end, need);
 }
 
 function entry_cpu_flags(range: hmm_range, entry: number): number {
@@ -414,9 +409,8 @@ function hmm_vma_handle_pmd(k: Kernel, w: hmm_vma_walk, addr: number, end: numbe
   const i0 = index_of(k, range, addr);
   const npages = (end - addr) / k.c.PAGE_SIZE;
   const cpu_flags = entry_cpu_flags(range, pmd);
-  const r = hmm_range_need_fault(k, w, i0, npages, cpu_flags);
-  if (pte_flags(pmd) & _PAGE_PROTNONE || r.fault || r.write_fault)
-    return hmm_vma_walk_hole_(k, w, addr, end, r.fault, r.write_fault);
+  const need = hmm_range_need_fault(w, i0, npages, cpu_flags);
+  if (pte_flags(pmd) & _PAGE_PROTNONE || need) return hmm_vma_walk_hole_(k, w, addr, end, need);
   let pfn = pte_pfn(pmd) + (Math.floor(addr / k.c.PAGE_SIZE) % k.c.PTRS_PER_TABLE);
   for (let i = i0; addr < end; addr += k.c.PAGE_SIZE, i++, pfn++) {
     if (pmd_devmap(pmd) && !walk_get_pgmap(k, w, pfn)) return -EBUSY;
@@ -425,6 +419,18 @@ function hmm_vma_handle_pmd(k: Kernel, w: hmm_vma_walk, addr: number, end: numbe
   walk_put_pgmap(w);
   w.last = end;
   return 0;
+}
+
+/** A PTE that needs a fault: the walk lets go of its pgmap and faults from addr on. */
+function hmm_vma_handle_pte_fault(
+  k: Kernel,
+  w: hmm_vma_walk,
+  addr: number,
+  end: number,
+  need: number,
+): number {
+  walk_put_pgmap(w);
+  return hmm_vma_walk_hole_(k, w, addr, end, need);
 }
 
 /** One PTE into one pfns[] entry (F-RANGE-1, F-RANGE-2, F-DAX-1, F-DAX-2). */
@@ -443,24 +449,20 @@ function hmm_vma_handle_pte(
   range.pfns[i] = range.values[HMM_PFN_NONE]!;
   let cpu_flags = pte_none(pte) ? 0 : entry_cpu_flags(range, pte);
   let need = hmm_pte_need_fault(w, orig, cpu_flags);
-  const fault = (): number => {
-    walk_put_pgmap(w);
-    return hmm_vma_walk_hole_(k, w, addr, end, need.fault, need.write_fault);
-  };
-  if (pte_none(pte)) return need.fault || need.write_fault ? fault() : 0;
+  if (pte_none(pte)) return need ? hmm_vma_handle_pte_fault(k, w, addr, end, need) : 0;
   if (!pte_present(pte)) {
     const entry = pte_to_swp_entry(pte);
-    if (!non_swap_entry(k, entry)) return need.fault || need.write_fault ? fault() : 0;
+    if (!non_swap_entry(k, entry)) return need ? hmm_vma_handle_pte_fault(k, w, addr, end, need) : 0;
     if (is_device_private_entry(k, entry)) {
       cpu_flags = range.flags[HMM_PFN_VALID]! | range.flags[HMM_PFN_DEVICE_PRIVATE]!;
       if (is_write_device_private_entry(k, entry)) cpu_flags |= range.flags[HMM_PFN_WRITE]!;
       need = hmm_pte_need_fault(w, orig, cpu_flags);
-      if (need.fault || need.write_fault) return fault();
+      if (need) return hmm_vma_handle_pte_fault(k, w, addr, end, need);
       range.pfns[i] = hmm_pfn_from_pfn(range, swp_offset(entry)) + cpu_flags - range.flags[HMM_PFN_VALID]!;
       return 0;
     }
     if (is_migration_entry(k, entry)) {
-      if (need.fault || need.write_fault) {
+      if (need) {
         w.last = addr;
         migration_entry_wait(k, w.vma.vm_mm, addr, entry);
         return w.again;
@@ -470,7 +472,7 @@ function hmm_vma_handle_pte(
     range.pfns[i] = range.values[HMM_PFN_ERROR]!;
     return -EFAULT;
   }
-  if (need.fault || need.write_fault) return fault();
+  if (need) return hmm_vma_handle_pte_fault(k, w, addr, end, need);
   if (modern) {
     if (pte_devmap(pte)) {
       if (!walk_get_pgmap(k, w, pte_pfn(pte))) return -EBUSY;
@@ -504,8 +506,9 @@ function hmm_vma_walk_pmd(
   if (pmd_devmap(pmd) || pmd_trans_huge(pmd)) return hmm_vma_handle_pmd(k, w, start, end, pmd);
   if (pmd_bad(pmd)) return hmm_pfns_bad(k, w, start, end);
   let addr = start;
-  for (let i = index_of(k, w.range, addr); addr < end; addr += k.c.PAGE_SIZE, i++) {
-    const r = hmm_vma_handle_pte(k, w, addr, end, pte_offset_map(k, pmdp, addr), i, modern);
+  let ptep = pte_offset_map(k, pmdp, addr);
+  for (let i = index_of(k, w.range, addr); addr < end; addr += k.c.PAGE_SIZE, i++, ptep++) {
+    const r = hmm_vma_handle_pte(k, w, addr, end, ptep, i, modern);
     if (r) {
       w.last = addr;
       return r;
@@ -525,8 +528,8 @@ function hmm_vma_walk_pud(k: Kernel, w: hmm_vma_walk, pudp: number, start: numbe
     const i0 = index_of(k, range, start);
     const npages = (end - start) / k.c.PAGE_SIZE;
     const cpu_flags = entry_cpu_flags(range, pud);
-    const r = hmm_range_need_fault(k, w, i0, npages, cpu_flags);
-    if (r.fault || r.write_fault) return hmm_vma_walk_hole_(k, w, start, end, r.fault, r.write_fault);
+    const need = hmm_range_need_fault(w, i0, npages, cpu_flags);
+    if (need) return hmm_vma_walk_hole_(k, w, start, end, need);
     let pfn = pte_pfn(pud) + Math.floor((start % k.c.PUD_SIZE) / k.c.PAGE_SIZE);
     for (let i = 0; i < npages; i++, pfn++) {
       if (!walk_get_pgmap(k, w, pfn)) return -EBUSY;
@@ -581,8 +584,7 @@ function hmm_vma_walk_hugetlb_entry(
   range.pfns[i0] = range.values[HMM_PFN_NONE]!;
   const cpu_flags = pte_none(entry) ? 0 : entry_cpu_flags(range, entry);
   const need = hmm_pte_need_fault(w, orig, cpu_flags);
-  if (need.fault || need.write_fault)
-    return hmm_vma_walk_hole_(k, w, start, end, need.fault, need.write_fault);
+  if (need) return hmm_vma_walk_hole_(k, w, start, end, need);
   if (pte_none(entry)) return 0;
   let pfn = pte_pfn(entry) + Math.floor((start % size) / 2 ** range.page_shift);
   for (let a = start, i = i0; a < end; a += step, i++, pfn += pfn_inc)

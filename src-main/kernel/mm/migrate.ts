@@ -14,6 +14,7 @@ import {
   VM_SPECIAL,
   VM_WRITE,
   vma_is_anonymous,
+  type mm_struct,
   type vm_area_struct,
 } from '../include/mm_types';
 import {
@@ -35,6 +36,7 @@ import {
   PG_uptodate,
 } from '../include/page-flags';
 import {
+  _PAGE_RW,
   pmd_huge,
   pte_mkdirty,
   pte_mkold,
@@ -55,22 +57,23 @@ import {
   is_write_migration_entry,
   make_device_entry,
   make_migration_entry,
-  migration_entry_to_page,
   pte_swp_mksoft_dirty,
   pte_swp_soft_dirty,
   pte_to_swp_entry,
   swp_entry_to_pte,
+  swp_offset,
 } from '../include/swapops';
 import { is_device_private_page, page_pgmap } from '../kernel/memremap';
 import { vma_is_dax } from '../fs/dax';
 import type { address_space } from '../fs/file';
-import { add_rss, is_zero_pfn, maybe_mkwrite, mk_pte, pmd_lookup, vm_normal_page } from './memory';
+import { add_rss, is_zero_pfn, mk_pte, pmd_lookup, vm_normal_page } from './memory';
 import { PageTransHuge, split_huge_pmd } from './huge_memory';
 import {
   mmu_notifier_invalidate_range_end,
   mmu_notifier_invalidate_range_start,
   mmu_notifier_range_init,
 } from './mmu_notifier';
+import { vma_lookup } from './mmap';
 import { lookup_pte, pmd_alloc, pte_alloc_map, pte_offset_map } from './pgtable';
 import {
   page_add_anon_rmap,
@@ -103,11 +106,12 @@ export function migrate_pfn(pfn: number): number {
 
 /** The MIGRATE_PFN_* bits of an entry (entries exceed 2^32: no bitwise ops on the whole). */
 export function migrate_pfn_flags(mpfn: number): number {
-  return mpfn % MIGRATE_PFN_UNIT;
+  // Not `mpfn % MIGRATE_PFN_UNIT`: on a double that is a slow fmod call.
+  return mpfn - Math.floor(mpfn / MIGRATE_PFN_UNIT) * MIGRATE_PFN_UNIT;
 }
 
 export function migrate_pfn_has(mpfn: number, flag: number): boolean {
-  return ((mpfn % MIGRATE_PFN_UNIT) & flag) !== 0;
+  return (migrate_pfn_flags(mpfn) & flag) !== 0;
 }
 
 /** The entry with `flag` set. */
@@ -148,15 +152,87 @@ export interface migrate_vma_ops {
   ): void;
 }
 
+/**
+ * A PTE lookup that walks from the pgd once per page table instead of once per page: each
+ * step goes through its range in address order. Reset before a step, since a driver
+ * callback in between may have changed the tables.
+ */
+interface pte_cursor {
+  mm: mm_struct | null;
+  /** First address the cached table maps. */
+  base: number;
+  /** Pool index of that table's first entry, -1 when no table is there. */
+  table: number;
+}
+
+function pte_cursor_reset(cur: pte_cursor): void {
+  cur.mm = null;
+}
+
+/** The pte entry for addr of mm, or -1 when no pte table covers it (or it is mapped huge). */
+function pte_cursor_lookup(k: Kernel, cur: pte_cursor, mm: mm_struct, addr: number): number {
+  const { PMD_SIZE, PAGE_SIZE } = k.c;
+  if (mm !== cur.mm || addr < cur.base || addr >= cur.base + PMD_SIZE) {
+    cur.mm = mm;
+    cur.base = ALIGN_DOWN(addr, PMD_SIZE);
+    cur.table = lookup_pte(k, mm, cur.base);
+  }
+  return cur.table < 0 ? -1 : cur.table + (addr - cur.base) / PAGE_SIZE;
+}
+
 /** struct migrate_vma: one call's state. */
 interface migrate_vma_state {
   vma: vm_area_struct;
   src: Float64Array;
   dst: Float64Array;
+  /** The struct page of src[i] and dst[i] (-1: none), each converted from its pfn once. */
+  pages: Int32Array;
+  newpages: Int32Array;
   start: number;
   end: number;
   npages: number;
   cpages: number;
+  /**
+   * Some page was unmapped through rmap (try_to_unmap): its migration entries may be in
+   * other vmas, so finalize walks rmap. Otherwise each page's one migration entry is the
+   * one collect put at its address, and finalize replaces it there directly.
+   */
+  rmapped: boolean;
+  cursor: pte_cursor;
+}
+
+/** What a call needs per page besides src and dst, kept between calls (which may nest). */
+interface migrate_vma_scratch {
+  pages: Int32Array;
+  newpages: Int32Array;
+  cursor: pte_cursor;
+}
+
+const migrate_vma_scratches: migrate_vma_scratch[] = [];
+
+/** A call's state, on arrays a finished call left: a call allocates nothing per page. */
+function migrate_vma_state_get(
+  vma: vm_area_struct,
+  src: Float64Array,
+  dst: Float64Array,
+  start: number,
+  end: number,
+  npages: number,
+): migrate_vma_state {
+  let scratch = migrate_vma_scratches.pop();
+  if (!scratch || scratch.pages.length < npages)
+    scratch = {
+      pages: new Int32Array(npages),
+      newpages: new Int32Array(npages),
+      cursor: { mm: null, base: 0, table: -1 },
+    };
+  const { pages, newpages, cursor } = scratch;
+  return { vma, src, dst, pages, newpages, start, end, npages: 0, cpages: 0, rmapped: false, cursor };
+}
+
+function migrate_vma_state_put(m: migrate_vma_state): void {
+  pte_cursor_reset(m.cursor);
+  migrate_vma_scratches.push({ pages: m.pages, newpages: m.newpages, cursor: m.cursor });
 }
 
 function is_device_public_page(k: Kernel, page: number): boolean {
@@ -169,19 +245,20 @@ function is_huge_zero_subpfn(k: Kernel, pfn: number): boolean {
 }
 
 function migrate_vma_collect_hole(k: Kernel, m: migrate_vma_state, start: number, end: number): void {
-  for (let addr = start; addr < end; addr += k.c.PAGE_SIZE) {
-    m.src[m.npages] = MIGRATE_PFN_MIGRATE;
-    m.dst[m.npages] = 0;
-    m.npages++;
-    m.cpages++;
-  }
+  const n = (end - start) / k.c.PAGE_SIZE;
+  m.src.fill(MIGRATE_PFN_MIGRATE, m.npages, m.npages + n);
+  m.dst.fill(0, m.npages, m.npages + n);
+  m.pages.fill(-1, m.npages, m.npages + n);
+  m.npages += n;
+  m.cpages += n;
 }
 
 function migrate_vma_collect_skip(k: Kernel, m: migrate_vma_state, start: number, end: number): void {
-  for (let addr = start; addr < end; addr += k.c.PAGE_SIZE) {
-    m.dst[m.npages] = 0;
-    m.src[m.npages++] = 0;
-  }
+  const n = (end - start) / k.c.PAGE_SIZE;
+  m.src.fill(0, m.npages, m.npages + n);
+  m.dst.fill(0, m.npages, m.npages + n);
+  m.pages.fill(-1, m.npages, m.npages + n);
+  m.npages += n;
 }
 
 /**
@@ -199,11 +276,12 @@ function migrate_vma_collect_pmd(k: Kernel, m: migrate_vma_state, start: number,
     if (pmd_huge(k.pt.entries[pmd]!)) return migrate_vma_collect_skip(k, m, start, end);
   }
   const PAGE_SIZE = k.c.PAGE_SIZE;
-  const { src, dst } = m;
+  const { src, dst, pages } = m;
   const mem = k.mem;
   const e = k.pt.entries;
+  let i = m.npages;
   let ptep = pte_offset_map(k, pmd, start);
-  for (let addr = start; addr < end; addr += PAGE_SIZE, ptep++) {
+  for (let addr = start; addr < end; addr += PAGE_SIZE, ptep++, i++) {
     const pte = e[ptep]!;
     let mpfn = 0;
     let page = -1;
@@ -215,16 +293,19 @@ function migrate_vma_collect_pmd(k: Kernel, m: migrate_vma_state, start: number,
       const entry = pte_to_swp_entry(pte);
       if (is_device_private_entry(k, entry)) {
         page = device_entry_to_page(k, entry);
-        mpfn = migrate_pfn(mem.page_to_pfn(page)) + MIGRATE_PFN_DEVICE + MIGRATE_PFN_MIGRATE;
+        mpfn = migrate_pfn(swp_offset(entry)) + MIGRATE_PFN_DEVICE + MIGRATE_PFN_MIGRATE;
         if (is_write_device_private_entry(k, entry)) mpfn += MIGRATE_PFN_WRITE;
       }
-    } else if (is_zero_pfn(k, pte_pfn(pte)) || is_huge_zero_subpfn(k, pte_pfn(pte))) {
-      mpfn = MIGRATE_PFN_MIGRATE;
-      m.cpages++;
     } else {
-      page = vm_normal_page(k, vma, pte);
-      mpfn = migrate_pfn(pte_pfn(pte)) + MIGRATE_PFN_MIGRATE;
-      if (pte_write(pte)) mpfn += MIGRATE_PFN_WRITE;
+      const pfn = pte_pfn(pte);
+      if (is_zero_pfn(k, pfn) || is_huge_zero_subpfn(k, pfn)) {
+        mpfn = MIGRATE_PFN_MIGRATE;
+        m.cpages++;
+      } else {
+        page = vm_normal_page(k, vma, pte);
+        mpfn = migrate_pfn(pfn) + MIGRATE_PFN_MIGRATE;
+        if (pte_write(pte)) mpfn += MIGRATE_PFN_WRITE;
+      }
     }
     if (page >= 0 && (mem.mapping[page] === 0 || PageTransHuge(k, page))) {
       mpfn = 0;
@@ -248,9 +329,11 @@ function migrate_vma_collect_pmd(k: Kernel, m: migrate_vma_state, start: number,
         put_page(k, page);
       }
     }
-    dst[m.npages] = 0;
-    src[m.npages++] = mpfn;
+    dst[i] = 0;
+    src[i] = mpfn;
+    pages[i] = page;
   }
+  m.npages = i;
 }
 
 /** migrate_vma_collect: walk the range inside one invalidation of the secondary MMUs. */
@@ -288,21 +371,27 @@ function migrate_vma_check_page(k: Kernel, page: number): boolean {
   return page_count(k, page) - extra <= page_mapcount(k, page);
 }
 
+/** Drop entry i from the migration: no page, nothing to do. */
+function migrate_vma_drop(m: migrate_vma_state, i: number): void {
+  m.src[i] = 0;
+  m.pages[i] = -1;
+}
+
 /**
  * migrate_vma_prepare: lock what collect could not, isolate, and drop the pages that are
  * pinned; those whose PTE already became a migration entry get it back.
  */
 function migrate_vma_prepare(k: Kernel, m: migrate_vma_state): void {
-  const { src, npages, start } = m;
+  const { src, pages, npages, start } = m;
   let restore = 0;
   for (let i = 0; i < npages && m.cpages; i++) {
-    const page = migrate_pfn_to_page(k, src[i]!);
+    const page = pages[i]!;
     if (page < 0) continue;
     let remap = true;
     if (!migrate_pfn_has(src[i]!, MIGRATE_PFN_LOCKED)) {
       // Best effort: a page whose lock is taken is left alone rather than waited for.
       if (!trylock_page(k, page)) {
-        src[i] = 0;
+        migrate_vma_drop(m, i);
         m.cpages--;
         put_page(k, page);
         continue;
@@ -317,18 +406,20 @@ function migrate_vma_prepare(k: Kernel, m: migrate_vma_state): void {
         m.cpages--;
         restore++;
       } else {
-        src[i] = 0;
+        migrate_vma_drop(m, i);
         unlock_page(k, page);
         m.cpages--;
         put_page(k, page);
       }
     }
   }
+  const cur = m.cursor;
+  pte_cursor_reset(cur);
   for (let i = 0, addr = start; i < npages && restore; i++, addr += k.c.PAGE_SIZE) {
-    const page = migrate_pfn_to_page(k, src[i]!);
+    const page = pages[i]!;
     if (page < 0 || migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE)) continue;
-    remove_migration_pte(k, page, m.vma, addr, page);
-    src[i] = 0;
+    remove_migration_pte(k, cur, page, m.vma, addr, page);
+    migrate_vma_drop(m, i);
     unlock_page(k, page);
     put_page(k, page);
     restore--;
@@ -341,23 +432,27 @@ function migrate_vma_prepare(k: Kernel, m: migrate_vma_state): void {
  * mapped or pinned afterwards is restored.
  */
 function migrate_vma_unmap(k: Kernel, m: migrate_vma_state): void {
-  const { src, npages, start } = m;
+  const { src, pages, npages } = m;
   let restore = 0;
   for (let i = 0; i < npages; i++) {
-    const page = migrate_pfn_to_page(k, src[i]!);
+    const page = pages[i]!;
     if (page < 0 || !migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE)) continue;
-    if (!page_mapped(k, page) || try_to_unmap(k, page, TTU_MIGRATION)) {
+    const mapped = page_mapped(k, page);
+    if (mapped) m.rmapped = true;
+    if (!mapped || try_to_unmap(k, page, TTU_MIGRATION)) {
       if (migrate_vma_check_page(k, page)) continue;
     }
     src[i] = migrate_pfn_clear(src[i]!, MIGRATE_PFN_MIGRATE);
     m.cpages--;
     restore++;
   }
-  for (let i = 0, addr = start; i < npages && restore; i++, addr += k.c.PAGE_SIZE) {
-    const page = migrate_pfn_to_page(k, src[i]!);
+  const cur = m.cursor;
+  pte_cursor_reset(cur);
+  for (let i = 0; i < npages && restore; i++) {
+    const page = pages[i]!;
     if (page < 0 || migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE)) continue;
-    remove_migration_ptes(k, page, page);
-    src[i] = 0;
+    remove_migration_ptes(k, cur, page, page);
+    migrate_vma_drop(m, i);
     unlock_page(k, page);
     restore--;
     // putback_lru_page for a system page, put_page for a device page: our reference goes.
@@ -382,10 +477,15 @@ function migrate_vma_insert_page(
   const abort = migrate_pfn_clear(src, MIGRATE_PFN_MIGRATE);
   // Only anonymous memory is populated this way.
   if (!vma_is_anonymous(vma)) return abort;
-  const pmd = pmd_alloc(k, mm, addr);
-  if (pmd < 0 || pmd_huge(k.pt.entries[pmd]!)) return abort;
-  const ptep = pte_alloc_map(k, mm, pmd, addr);
-  if (ptep < 0) return abort;
+  let ptep = pte_cursor_lookup(k, m.cursor, mm, addr);
+  if (ptep < 0) {
+    const pmd = pmd_alloc(k, mm, addr);
+    if (pmd < 0 || pmd_huge(k.pt.entries[pmd]!)) return abort;
+    ptep = pte_alloc_map(k, mm, pmd, addr);
+    if (ptep < 0) return abort;
+    // The table is there now: the next lookup walks to it.
+    pte_cursor_reset(m.cursor);
+  }
   k.mem.flags[page] = (k.mem.flags[page]! | PG_uptodate) >>> 0;
   const write = (vma.vm_flags & VM_WRITE) !== 0;
   let entry: number;
@@ -441,12 +541,15 @@ function migrate_page_states(k: Kernel, newpage: number, page: number): void {
 
 /** migrate_vma_pages: move each struct page's state to its new page; holes get theirs. */
 function migrate_vma_pages(k: Kernel, m: migrate_vma_state): void {
-  const { src, dst, npages, start } = m;
+  const { src, dst, pages, newpages, npages, start } = m;
   const mm = m.vma.vm_mm;
+  const PAGE_SIZE = k.c.PAGE_SIZE;
   let range = null;
-  for (let i = 0, addr = start; i < npages; i++, addr += k.c.PAGE_SIZE) {
+  pte_cursor_reset(m.cursor);
+  for (let i = 0, addr = start; i < npages; i++, addr += PAGE_SIZE) {
     const newpage = migrate_pfn_to_page(k, dst[i]!);
-    const page = migrate_pfn_to_page(k, src[i]!);
+    const page = pages[i]!;
+    newpages[i] = newpage;
     if (newpage < 0) {
       src[i] = migrate_pfn_clear(src[i]!, MIGRATE_PFN_MIGRATE);
       continue;
@@ -481,20 +584,33 @@ function migrate_vma_pages(k: Kernel, m: migrate_vma_state): void {
  * instead: a device entry for a device private page (write if the entry was write and
  * the vma still allows it), else a PTE.
  */
-function remove_migration_pte(k: Kernel, page: number, vma: vm_area_struct, addr: number, old: number): void {
-  const ptep = lookup_pte(k, vma.vm_mm, addr);
+function remove_migration_pte(
+  k: Kernel,
+  cur: pte_cursor,
+  page: number,
+  vma: vm_area_struct,
+  addr: number,
+  old: number,
+): void {
+  const ptep = pte_cursor_lookup(k, cur, vma.vm_mm, addr);
   if (ptep < 0) return;
-  const cur = k.pt.entries[ptep]!;
-  if (!is_swap_pte(cur)) return;
-  const entry = pte_to_swp_entry(cur);
-  if (!is_migration_entry(k, entry) || migration_entry_to_page(k, entry) !== old) return;
+  const orig = k.pt.entries[ptep]!;
+  if (!is_swap_pte(orig)) return;
+  const entry = pte_to_swp_entry(orig);
+  // migration_entry_to_page(entry) === old, compared as pfns: no memmap section lookup.
+  if (!is_migration_entry(k, entry) || swp_offset(entry) !== k.mem.page_to_pfn(old)) return;
   get_page(k, page);
-  let pte = pte_mkold(mk_pte(k, page, vma));
-  if (pte_swp_soft_dirty(cur)) pte = pte_mksoft_dirty(pte);
   // The vma may have lost write since the migration started.
-  if (is_write_migration_entry(k, entry)) pte = maybe_mkwrite(pte, vma);
+  const write = is_write_migration_entry(k, entry) && (vma.vm_flags & VM_WRITE) !== 0;
+  let pte: number;
   // A device entry keeps no soft-dirty bit here (as the seed-era kernel).
-  if (is_device_private_page(k, page)) pte = swp_entry_to_pte(make_device_entry(k, page, pte_write(pte)));
+  if (is_device_private_page(k, page))
+    pte = swp_entry_to_pte(make_device_entry(k, page, write || (vma.vm_page_prot & _PAGE_RW) !== 0));
+  else {
+    pte = pte_mkold(mk_pte(k, page, vma));
+    if (pte_swp_soft_dirty(orig)) pte = pte_mksoft_dirty(pte);
+    if (write) pte = pte_mkwrite(pte);
+  }
   k.pt.entries[ptep] = pte;
   if (PageAnon(k, page)) page_add_anon_rmap(k, page);
   else page_add_file_rmap(k, page);
@@ -504,13 +620,13 @@ function remove_migration_pte(k: Kernel, page: number, vma: vm_area_struct, addr
  * remove_migration_ptes: through the new page's rmap (it has the old one's mapping and
  * index by now), every migration entry for `old` maps `page`, in every process.
  */
-export function remove_migration_ptes(k: Kernel, old: number, page: number): void {
+function remove_migration_ptes(k: Kernel, cur: pte_cursor, old: number, page: number): void {
   const owner = page_rmapping(k, page);
   if (!owner) return;
   const vmas = owner instanceof anon_vma ? owner.vmas : owner.i_mmap;
   for (const vma of vmas) {
     const addr = vma_address(k, page, vma);
-    if (addr >= 0) remove_migration_pte(k, page, vma, addr, old);
+    if (addr >= 0) remove_migration_pte(k, cur, page, vma, addr, old);
   }
 }
 
@@ -520,12 +636,19 @@ export function remove_migration_ptes(k: Kernel, old: number, page: number): voi
  * old device page returns to its driver (refcount 1) and an old system page is freed.
  */
 function migrate_vma_finalize(k: Kernel, m: migrate_vma_state): number {
-  const { src, dst, npages } = m;
+  const { src, pages, newpages, npages, start } = m;
+  const PAGE_SIZE = k.c.PAGE_SIZE;
+  const cur = m.cursor;
+  pte_cursor_reset(cur);
+  // A driver callback may have split or unmapped the vma (the simulator holds no
+  // mmap_sem): then only rmap knows where the entries are.
+  const direct = !m.rmapped && vma_lookup(m.vma.vm_mm, start) === m.vma && m.vma.vm_end >= m.end;
   let migrated = 0;
-  for (let i = 0; i < npages; i++) {
-    let newpage = migrate_pfn_to_page(k, dst[i]!);
-    const page = migrate_pfn_to_page(k, src[i]!);
-    if (migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE) && newpage >= 0) migrated++;
+  for (let i = 0, addr = start; i < npages; i++, addr += PAGE_SIZE) {
+    let newpage = newpages[i]!;
+    const page = pages[i]!;
+    const moved = migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE) && newpage >= 0;
+    if (moved) migrated++;
     if (page < 0) {
       if (newpage >= 0) {
         unlock_page(k, newpage);
@@ -533,14 +656,15 @@ function migrate_vma_finalize(k: Kernel, m: migrate_vma_state): number {
       }
       continue;
     }
-    if (!migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE) || newpage < 0) {
+    if (!moved) {
       if (newpage >= 0) {
         unlock_page(k, newpage);
         put_page(k, newpage);
       }
       newpage = page;
     }
-    remove_migration_ptes(k, page, newpage);
+    if (direct) remove_migration_pte(k, cur, newpage, m.vma, addr, page);
+    else remove_migration_ptes(k, cur, page, newpage);
     unlock_page(k, page);
     m.cpages--;
     put_page(k, page);
@@ -577,7 +701,7 @@ export function migrate_vma(
   const npages = (end - start) / PAGE_SIZE;
   if (src.length < npages || dst.length < npages) return -EINVAL;
   src.fill(0, 0, npages);
-  const m: migrate_vma_state = { vma, src, dst, start, end, npages: 0, cpages: 0 };
+  const m = migrate_vma_state_get(vma, src, dst, start, end, npages);
 
   migrate_vma_collect(k, m);
   const collected = m.cpages;
@@ -591,6 +715,8 @@ export function migrate_vma(
     ops.finalize_and_map(vma, src, dst, start, end, priv);
     migrated = migrate_vma_finalize(k, m);
   }
-  k.trace.emit({ name: 'migrate_vma', mm: vma.vm_mm.id, start, end, collected, migrated });
+  migrate_vma_state_put(m);
+  if (k.trace.enabled)
+    k.trace.emit({ name: 'migrate_vma', mm: vma.vm_mm.id, start, end, collected, migrated });
   return 0;
 }

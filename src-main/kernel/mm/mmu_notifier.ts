@@ -18,13 +18,14 @@ export function mmu_notifier_unregister(mn: mmu_notifier, mm: mm_struct): void {
  * non-blockable range met a subscriber that had to sleep.
  */
 export function mmu_notifier_invalidate_range_start(k: Kernel, range: mmu_notifier_range): number {
-  k.trace.emit({
-    name: 'mmu_notifier_invalidate_range_start',
-    mm: range.mm.id,
-    start: range.start,
-    end: range.end,
-    event: range.event,
-  });
+  if (k.trace.enabled)
+    k.trace.emit({
+      name: 'mmu_notifier_invalidate_range_start',
+      mm: range.mm.id,
+      start: range.start,
+      end: range.end,
+      event: range.event,
+    });
   let ret = 0;
   for (const mn of [...range.mm.notifiers]) {
     const r = mn.ops.invalidate_range_start?.(mn, range) ?? 0;
@@ -35,13 +36,14 @@ export function mmu_notifier_invalidate_range_start(k: Kernel, range: mmu_notifi
 
 export function mmu_notifier_invalidate_range_end(k: Kernel, range: mmu_notifier_range): void {
   for (const mn of [...range.mm.notifiers]) mn.ops.invalidate_range_end?.(mn, range);
-  k.trace.emit({
-    name: 'mmu_notifier_invalidate_range_end',
-    mm: range.mm.id,
-    start: range.start,
-    end: range.end,
-    event: range.event,
-  });
+  if (k.trace.enabled)
+    k.trace.emit({
+      name: 'mmu_notifier_invalidate_range_end',
+      mm: range.mm.id,
+      start: range.start,
+      end: range.end,
+      event: range.event,
+    });
 }
 
 /** The address space is going away: subscribers tear down their mirrors. */

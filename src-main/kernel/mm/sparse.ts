@@ -39,6 +39,10 @@ export class Memmap {
   private freeSlots: number[] = [];
   private slots = 0;
   private readonly maxSlots: number;
+  /** PAGES_PER_SECTION and its log2, kept here for the conversions below (the hottest code). */
+  private readonly pps: number;
+  private readonly pps_shift: number;
+  private readonly inv_pps: number;
   presentSections = 0;
 
   constructor(
@@ -58,6 +62,9 @@ export class Memmap {
     this.index = new Float64Array(0);
     this.stamp = new Uint32Array(0);
     this.maxSlots = Math.max(1, Math.floor(MAX_MEMMAP_PAGES / c.PAGES_PER_SECTION));
+    this.pps = c.PAGES_PER_SECTION;
+    this.pps_shift = Math.log2(c.PAGES_PER_SECTION);
+    this.inv_pps = 1 / c.PAGES_PER_SECTION;
     this.grow(Math.min(Math.max(1, reserveSlots), this.maxSlots));
   }
 
@@ -154,16 +161,17 @@ export class Memmap {
 
   /** pfn_to_page: the page index of a pfn, or -1 when its section is absent. */
   pfn_to_page(pfn: number): number {
-    const pps = this.c.PAGES_PER_SECTION;
-    const nr = Math.floor(pfn / pps);
+    const pps = this.pps;
+    // A power of two: multiplying by its inverse is exact, and faster than dividing.
+    const nr = Math.floor(pfn * this.inv_pps);
     const slot = nr >= 0 && nr < this.sectionSlot.length ? this.sectionSlot[nr]! : -1;
     return slot < 0 ? -1 : slot * pps + (pfn - nr * pps);
   }
 
   page_to_pfn(page: number): number {
-    const pps = this.c.PAGES_PER_SECTION;
-    const slot = Math.floor(page / pps);
-    return this.slotSection[slot]! * pps + (page - slot * pps);
+    // A page index is below MAX_MEMMAP_PAGES (2^27), so integer operations are exact on it
+    // (never on the pfn, which may pass 2^32).
+    return this.slotSection[page >>> this.pps_shift]! * this.pps + (page & (this.pps - 1));
   }
 
   /**
