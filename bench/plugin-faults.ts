@@ -1,9 +1,13 @@
-// One measurement of device faults through a driver plugin: 100,000 pages of a process are
-// migrated to a device the dmirror plugin (plugins/dmirror/dmirror.ts) serves, then every
-// page is loaded by the CPU, each load faulting on its device entry: do_swap_page -> the
-// plugin's fault callback in QuickJS -> migrate_vma -> its alloc_and_copy (one dma_copy) and
-// finalize_and_map -> back. Every stamp is checked afterwards. Runs in its own process;
-// prints one JSON line.
+// One measurement of a driver plugin's hot paths, through the bundled dmirror plugin
+// (plugins/dmirror/dmirror.ts) running in QuickJS. In each round a process's pages, each
+// stamped, go system -> device -> system with the plugin's `migrate` and `migrate_to_sys`
+// commands (migrate_vma over the whole range, the batch helpers doing each page's work host
+// side), after which the device's page table lacks them all, and the device faults them in with
+// `fault_in` (hmm_range_fault in rounds of 256 pages, a GPU's fault buffer). Then part of them
+// go back to the device and the CPU loads each, faulting on its device entry: do_swap_page ->
+// the plugin's fault -> migrate_vma -> its alloc_and_copy and finalize_and_map -> back. Stamps
+// are checked after every phase and the device's memory must be all free at the end. Runs in
+// its own process; prints one JSON line.
 import { Machine } from '../src-main/lab/machine';
 import { parseMachine } from '../src-main/lab/machine-file';
 import type { BoundDevice } from '../src-main/drivers/builtin';
@@ -13,11 +17,15 @@ import { do_mmap, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../s
 import { load_stamp, store_stamp } from '../src-main/kernel/arch/x86/lib/usercopy';
 import type { PluginFaultFigures } from './run';
 
+/** 1 GiB of 4 KiB pages moved each way per round. */
+const PAGES = 262_144;
+const ROUNDS = 3;
+/** CPU faults on device entries (each one a page's migration home through the plugin). */
 const FAULTS = 100_000;
 const MACHINE = {
   ram: [{ start: 0, size: '2G' }],
   reserved: [],
-  devices: [{ name: 'gpu0', kind: 'private', memory: '512M', driver: 'plugin:dmirror' }],
+  devices: [{ name: 'gpu0', kind: 'private', memory: '1G', driver: 'plugin:dmirror' }],
 };
 
 const host = new PluginHost();
@@ -29,33 +37,68 @@ const PAGE = k.c.PAGE_SIZE;
 const drv = (machine.devices.get('gpu0') as BoundDevice).driver!;
 const task = spawn_task(k, 'bench');
 const addr = do_mmap(k, task.mm!, {
-  len: FAULTS * PAGE,
+  len: PAGES * PAGE,
   prot: PROT_READ | PROT_WRITE,
   flags: MAP_PRIVATE | MAP_ANONYMOUS,
 });
 if (addr < 0) throw new Error(`mmap failed: ${addr}`);
-for (let i = 0; i < FAULTS; i++) store_stamp(k, task, addr + i * PAGE, i + 1);
+for (let i = 0; i < PAGES; i++) store_stamp(k, task, addr + i * PAGE, i + 1);
 if (drv.open(task)) throw new Error('open failed');
 
-let t0 = performance.now();
-const moved = drv.command(task, 'migrate', { addr, pages: FAULTS, buffer: null });
-const migrateMs = performance.now() - t0;
-if (moved.ret || moved.cpages !== FAULTS) throw new Error(`migrate: ${JSON.stringify(moved)}`);
+function command(cmd: string, pages: number, expect: Record<string, number>): number {
+  const t0 = performance.now();
+  const r = drv.command(task, cmd, { addr, pages, buffer: null });
+  const ms = performance.now() - t0;
+  for (const [key, v] of Object.entries(expect))
+    if ((r as unknown as Record<string, number>)[key] !== v) throw new Error(`${cmd}: ${JSON.stringify(r)}`);
+  if (drv.failure) throw new Error(`the plugin failed: ${drv.failure.message}`);
+  return ms;
+}
 
-t0 = performance.now();
-let bad = 0;
-for (let i = 0; i < FAULTS; i++) if (load_stamp(k, task, addr + i * PAGE) !== i + 1) bad++;
+function checkStamps(n: number): void {
+  let bad = 0;
+  for (let i = 0; i < n; i++) if (load_stamp(k, task, addr + i * PAGE) !== i + 1) bad++;
+  if (bad) throw new Error(`${bad} pages lost their stamp`);
+}
+
+// system -> device -> system, then device faults on all of it (the way home unmapped it from
+// the device), ROUNDS times.
+let toDeviceMs = 0;
+let toSystemMs = 0;
+let faultInMs = 0;
+for (let round = 0; round < ROUNDS; round++) {
+  toDeviceMs += command('migrate', PAGES, { ret: 0, cpages: PAGES });
+  toSystemMs += command('migrate_to_sys', PAGES, { ret: 0, cpages: PAGES });
+  if (drv.pageTable(task.mm!)!.size) throw new Error('the device still maps pages it sent home');
+  faultInMs += command('fault_in', PAGES, { ret: 0, cpages: PAGES, faults: PAGES / 256 });
+}
+checkStamps(PAGES);
+const pt = drv.pageTable(task.mm!)!;
+for (let i = 0; i < PAGES; i++) {
+  const v = pt.get(addr / PAGE + i);
+  if (v === undefined || k.mem.stamp[Math.floor(v / 2)] !== i + 1) throw new Error(`fault_in: page ${i}`);
+}
+
+// CPU faults on device entries.
+command('migrate', FAULTS, { ret: 0, cpages: FAULTS });
+const t0 = performance.now();
+checkStamps(FAULTS);
 const faultMs = performance.now() - t0;
-if (bad) throw new Error(`${bad} pages lost their stamp`);
 const mem = drv.memory();
 if (mem.free !== mem.pages) throw new Error('device pages leaked');
-if (drv.failure) throw new Error(`the plugin failed: ${drv.failure.message}`);
 
+const moved = PAGES * ROUNDS;
 const figures: PluginFaultFigures = {
+  migrationPages: PAGES,
+  migrationRounds: ROUNDS,
+  migrationsPerSec: (2 * moved) / ((toDeviceMs + toSystemMs) / 1000),
+  toDevicePagesPerSec: moved / (toDeviceMs / 1000),
+  toSystemPagesPerSec: moved / (toSystemMs / 1000),
+  deviceFaults: moved,
+  deviceFaultsPerSec: moved / (faultInMs / 1000),
   faults: FAULTS,
   faultMs,
   faultsPerSec: FAULTS / (faultMs / 1000),
   faultUs: (faultMs * 1000) / FAULTS,
-  migratePagesPerSec: FAULTS / (migrateMs / 1000),
 };
 console.log(JSON.stringify(figures));

@@ -7,8 +7,10 @@
 // device faulting them in through the mirror (hmm_range_register + hmm_range_fault, the 2019
 // API). A CPU access to a migrated page faults it home through `fault`. Commands are the
 // ioctls of lib/test_hmm.c: read, write, migrate, migrate_to_sys, snapshot, release, with the
-// results tools/testing/selftests/mm/hmm-tests.c checks (ret, cpages, faults, bytes).
+// results tools/testing/selftests/mm/hmm-tests.c checks (ret, cpages, faults, bytes), and
+// `fault`, the lab's device fault policy for workloads' device kernels (README.md).
 import {
+  EACCES,
   EAGAIN,
   EBUSY,
   EFAULT,
@@ -18,29 +20,23 @@ import {
   HMM_PFN_ERROR,
   HMM_PFN_NONE,
   HMM_PFN_SPECIAL,
-  MIGRATE_PFN_DEVICE,
-  MIGRATE_PFN_ERROR,
-  MIGRATE_PFN_LOCKED,
-  MIGRATE_PFN_MIGRATE,
-  MIGRATE_PFN_VALID,
-  MIGRATE_PFN_WRITE,
   PAGE_SIZE,
   PMD_SIZE,
   VM_FAULT_SIGBUS,
   VM_READ,
-  VM_WRITE,
-  WARN,
   copy_from_buffer,
   copy_to_buffer,
   dev_info,
   device_pt_lookup,
-  device_pt_map_range,
+  device_pt_lookup_range,
+  device_pt_map_migrated,
+  device_pt_map_pfns,
   device_pt_unmap,
+  devmem_nr_free,
+  devmem_pages_in_use,
   devmem_pfn_first,
   devmem_pfn_last,
-  dma_copy,
   find_vma,
-  get_page,
   hmm_devmem_add,
   hmm_mirror_register,
   hmm_mirror_unregister,
@@ -53,17 +49,15 @@ import {
   hmm_range_unregister,
   hmm_range_valid,
   hmm_range_wait_until_valid,
-  hmm_vma_alloc_locked_page,
   is_device_private_page,
   is_zero_pfn,
-  lock_page,
   map_order,
+  migrate_alloc_devmem_pages,
+  migrate_alloc_system_pages,
   migrate_vma,
   mm_dying,
-  page_count,
   page_is_mine,
   page_mapped_at,
-  page_to_pfn,
   pfn_to_page,
   vma_end,
   vma_flags,
@@ -72,6 +66,7 @@ import {
   type CommandArgs,
   type CommandResult,
   type DeviceInfo,
+  type Devmem,
   type Mirror,
   type Mm,
   type Page,
@@ -79,10 +74,15 @@ import {
   type Vma,
 } from 'hmm-lab';
 
-/** Pages per migrate_vma call (test_hmm's src_pfns[64]). */
-const MIGRATE_BATCH = 64;
-/** Pages per hmm_range_fault / hmm_range_snapshot call (test_hmm's pfns[64]). */
+/**
+ * Pages per migrate_vma call: as many as the kernel takes in one (test_hmm uses 64), since
+ * the batch helpers do the per-page work host side and a call costs the same for 1 or 65,536.
+ */
+const MIGRATE_BATCH = 65_536;
+/** Pages per hmm_range_fault / hmm_range_snapshot call of read and write (test_hmm's pfns[64]). */
 const RANGE_PAGES = 64;
+/** Pages per round of `fault_in`: a GPU's fault buffer batch (the cost model's faultBatchSize). */
+const FAULT_BATCH = 256;
 /** Tries of one range before giving up with -EBUSY (the lab never sleeps). */
 const RANGE_TRIES = 16;
 
@@ -111,20 +111,16 @@ const PFN_UNIT = 2 ** PFN_SHIFT;
 const TO_DEVICE = 0;
 const TO_SYSTEM = 1;
 
-const MPFN_UNIT = 64;
 const PMD_ORDER = Math.log2(PMD_SIZE / PAGE_SIZE);
 
 // ---- the device ------------------------------------------------------------------------
 
-let firstPfn = 0;
-let nextPfn = 0;
-let endPfn = 0;
-/** Pages the kernel gave back through `free`, reused first. */
-const freePages: Page[] = [];
-/** The pfn of each device page handed out (so the hot paths need not ask the kernel). */
-const pfnOf = new Map<Page, number>();
-/** Device pages in use (mapped by some process), for `release`. */
-const inUse = new Set<Page>();
+/**
+ * The device memory. Its free list (never-used pages in pfn order, then those the kernel gives
+ * back) and the pages in use, least recently migrated in first (the order `fault` evicts them
+ * in), are kept host side by migrate_alloc_devmem_pages: devmem_nr_free, devmem_pages_in_use.
+ */
+let devmem: Devmem = 0;
 /** Mirrors by address space (test_hmm opens one per process), and back. */
 const mirrors = new Map<Mm, Mirror>();
 const mirrorMm = new Map<Mirror, Mm>();
@@ -132,57 +128,36 @@ const mirrorMm = new Map<Mirror, Mm>();
 let migrating: Mm = 0;
 let range: Range = 0;
 
-/** One migration's context: whose device page table, what the device copied, what failed. */
+/** One migration's context: whose device page table, what moved, whether a page failed. */
 interface Migration {
   mirror: Mirror;
   cpages: number;
   failed: boolean;
-  /** The destination page of each entry alloc_and_copy filled. */
-  dpages: Page[];
 }
-let ctx: Migration = { mirror: 0, cpages: 0, failed: false, dpages: [] };
+let ctx: Migration = { mirror: 0, cpages: 0, failed: false };
+/** The mm of each vma handle a fault came with (a handle names one vma for good). */
+const vmaMm = new Map<Vma, Mm>();
 
 export function probe(dev: DeviceInfo): number {
-  const devmem = hmm_devmem_add(dev.memory);
+  devmem = hmm_devmem_add(dev.memory);
   if (devmem < 0) return devmem;
-  firstPfn = nextPfn = devmem_pfn_first(devmem);
-  endPfn = devmem_pfn_last(devmem);
-  range = hmm_range_alloc(RANGE_PAGES, PFN_FLAGS, PFN_VALUES, PFN_SHIFT);
-  dev_info(`${endPfn - nextPfn} pages of device memory at pfn 0x${nextPfn.toString(16)}`);
+  const first = devmem_pfn_first(devmem);
+  range = hmm_range_alloc(FAULT_BATCH, PFN_FLAGS, PFN_VALUES, PFN_SHIFT);
+  dev_info(`${devmem_pfn_last(devmem) - first} pages of device memory at pfn 0x${first.toString(16)}`);
   return 0;
 }
 
-/** dmirror_devmem_alloc_page: a free device page, referenced and locked; -1 when full. */
-function alloc_device_page(): Page {
-  let page = freePages.pop();
-  if (page === undefined) {
-    if (nextPfn >= endPfn) return -1;
-    page = pfn_to_page(nextPfn);
-    pfnOf.set(page, nextPfn++);
-  }
-  get_page(page);
-  lock_page(page);
-  return page;
-}
-
-/** Whether a pfn is this device's memory (page_is_mine without asking the kernel). */
-function mine(pfn: number): boolean {
-  return pfn >= firstPfn && pfn < endPfn;
-}
-
-/** hmm_devmem_ops.free: the page's refcount fell back to 1; it is free device memory again. */
-export function free(page: Page): void {
-  inUse.delete(page);
-  freePages.push(page);
-}
-
-/** hmm_devmem_ops.fault: migrate the faulting page back to system memory, or SIGBUS. */
+/**
+ * hmm_devmem_ops.fault: migrate the faulting page back to system memory, or SIGBUS. (No
+ * `free` callback: the free list is kept host side, so a page coming home costs no call.)
+ */
 export function fault(vma: Vma, addr: number, _page: Page, _flags: number): number {
   const start = addr - (addr % PAGE_SIZE);
-  const mm = vma_mm(vma);
+  let mm = vmaMm.get(vma);
+  if (mm === undefined) vmaMm.set(vma, (mm = vma_mm(vma)));
   const saved = ctx;
   const prev = migrating;
-  ctx = { mirror: mirrors.get(mm) ?? 0, cpages: 0, failed: false, dpages: [] };
+  ctx = { mirror: mirrors.get(mm) ?? 0, cpages: 0, failed: false };
   migrating = mm;
   const ret = migrate_vma(vma, start, start + PAGE_SIZE, TO_SYSTEM);
   const failed = ctx.failed;
@@ -193,82 +168,32 @@ export function fault(vma: Vma, addr: number, _page: Page, _flags: number): numb
 
 // ---- migration ----------------------------------------------------------------------------
 
-export function alloc_and_copy(vma: Vma, src: number[], start: number, _end: number, priv: number): number[] {
-  const n = src.length;
-  const dst = new Array<number>(n).fill(0);
-  const dpages: Page[] = new Array<number>(n).fill(-1);
-  const to: Page[] = [];
-  const from: Page[] = [];
-  const writable = priv === TO_DEVICE && (vma_flags(vma) & VM_WRITE) !== 0;
-  for (let i = 0; i < n; i++) {
-    const s = src[i]!;
-    const f = s % MPFN_UNIT;
-    if (!(f & MIGRATE_PFN_MIGRATE)) continue;
-    if (priv === TO_DEVICE) {
-      // Pages already in device memory stay where they are.
-      if (f & MIGRATE_PFN_DEVICE) continue;
-      const dpage = alloc_device_page();
-      if (dpage < 0) continue;
-      // The device's DMA: a hole or the zero page arrives as zeroes (-1).
-      const spage = f & MIGRATE_PFN_VALID ? pfn_to_page(Math.floor(s / MPFN_UNIT)) : -1;
-      to.push(dpage);
-      from.push(spage);
-      dpages[i] = dpage;
-      let e = pfnOf.get(dpage)! * MPFN_UNIT + MIGRATE_PFN_VALID + MIGRATE_PFN_LOCKED;
-      if (f & MIGRATE_PFN_WRITE || (spage < 0 && writable)) e += MIGRATE_PFN_WRITE;
-      dst[i] = e;
-    } else {
-      if (!(f & MIGRATE_PFN_DEVICE) || !mine(Math.floor(s / MPFN_UNIT))) continue;
-      const spage = pfn_to_page(Math.floor(s / MPFN_UNIT));
-      const dpage = hmm_vma_alloc_locked_page(vma, start + i * PAGE_SIZE);
-      if (dpage < 0) {
-        dst[i] = MIGRATE_PFN_ERROR;
-        ctx.failed = true;
-        continue;
-      }
-      to.push(dpage);
-      from.push(spage);
-      dpages[i] = dpage;
-      dst[i] = page_to_pfn(dpage) * MPFN_UNIT + MIGRATE_PFN_VALID + MIGRATE_PFN_LOCKED;
-    }
-  }
-  if (to.length) dma_copy(to, from);
-  ctx.dpages = dpages;
-  return dst;
-}
-
-export function finalize_and_map(
+/**
+ * dmirror_migrate_alloc_and_copy: to device memory, a free device page for every page that
+ * may move (pages already in device memory stay), copied by one DMA batch; home, a system page
+ * for each of this device's pages. The helpers fill the kernel's dst entries themselves.
+ */
+export function alloc_and_copy(
   _vma: Vma,
-  src: number[],
-  dst: number[],
-  start: number,
+  _src: Float64Array,
+  _start: number,
   _end: number,
   priv: number,
 ): void {
-  const n = src.length;
-  if (priv === TO_DEVICE) {
-    const entries = new Array<number>(n).fill(-1);
-    let mapped = 0;
-    for (let i = 0; i < n; i++) {
-      if (!((src[i]! % MPFN_UNIT) & MIGRATE_PFN_MIGRATE)) continue;
-      const d = dst[i]!;
-      const dpage = ctx.dpages[i] ?? -1;
-      if (!((d % MPFN_UNIT) & MIGRATE_PFN_VALID) || dpage < 0) continue;
-      inUse.add(dpage);
-      entries[i] = dpage * 2 + ((d % MPFN_UNIT) & MIGRATE_PFN_WRITE ? 1 : 0);
-      mapped++;
-      ctx.cpages++;
-    }
-    if (ctx.mirror && mapped) device_pt_map_range(ctx.mirror, start, entries);
-    return;
-  }
-  for (let i = 0; i < n; i++) {
-    if (!((src[i]! % MPFN_UNIT) & MIGRATE_PFN_MIGRATE) || !((dst[i]! % MPFN_UNIT) & MIGRATE_PFN_VALID))
-      continue;
-    const addr = start + i * PAGE_SIZE;
-    if (ctx.mirror) device_pt_unmap(ctx.mirror, addr, addr + PAGE_SIZE);
-    ctx.cpages++;
-  }
+  if (priv === TO_DEVICE) migrate_alloc_devmem_pages(devmem);
+  else if (migrate_alloc_system_pages() < 0) ctx.failed = true;
+}
+
+/** dmirror_migrate_finalize_and_map: the moved pages enter (or leave) the device page table. */
+export function finalize_and_map(
+  _vma: Vma,
+  _src: Float64Array,
+  _dst: Float64Array,
+  _start: number,
+  _end: number,
+  _priv: number,
+): void {
+  ctx.cpages += device_pt_map_migrated(ctx.mirror);
 }
 
 // ---- the mirror ---------------------------------------------------------------------------
@@ -342,9 +267,12 @@ function cmd_mirror(a: CommandArgs): Mirror | number {
 
 /** dmirror_do_read without the copy: -ENOENT at the first page the device does not map. */
 function do_read(mirror: Mirror, start: number, end: number, res: CommandResult): number {
-  for (let addr = start; addr < end; addr += PAGE_SIZE) {
-    if (device_pt_lookup(mirror, addr) < 0) return -ENOENT;
-    res.cpages!++;
+  for (let addr = start; addr < end;) {
+    const n = Math.min((end - addr) / PAGE_SIZE, MIGRATE_BATCH);
+    const miss = device_pt_lookup_range(mirror, addr, n).indexOf(-1);
+    res.cpages! += miss < 0 ? n : miss;
+    if (miss >= 0) return -ENOENT;
+    addr += n * PAGE_SIZE;
   }
   return 0;
 }
@@ -430,16 +358,11 @@ function range_fault_all(mirror: Mirror, start: number, end: number, write: bool
  * the device may not write) is asked for again with DEVICE_PRIVATE, so it comes home.
  */
 function range_fault(mirror: Mirror, start: number, end: number, write: boolean): number {
-  const npages = (end - start) / PAGE_SIZE;
-  const home = new Array<number>(npages).fill(0);
-  const request = PFN_VALID + (write ? PFN_WRITE : 0);
+  const request = new Float64Array((end - start) / PAGE_SIZE).fill(PFN_VALID + (write ? PFN_WRITE : 0));
   for (let tries = 0; tries < RANGE_TRIES; tries++) {
     let ret = hmm_range_register(range, mirror, start, end);
     if (ret) return ret;
-    hmm_range_set_pfns(
-      range,
-      home.map((h) => request + (h ? PFN_DEVICE_PRIVATE : 0)),
-    );
+    hmm_range_set_pfns(range, request);
     if (!hmm_range_wait_until_valid(range)) {
       hmm_range_unregister(range);
       continue;
@@ -450,38 +373,31 @@ function range_fault(mirror: Mirror, start: number, end: number, write: boolean)
       if (ret !== -EAGAIN && ret !== -EBUSY) return ret;
       continue;
     }
-    if (!hmm_range_valid(range)) {
-      hmm_range_unregister(range);
-      continue;
-    }
-    const pfns = hmm_range_pfns(range);
-    const entries = new Array<number>(npages);
-    let elsewhere = false;
-    for (let i = 0; i < npages; i++) {
-      const v = pfns[i]!;
-      const f = v % PFN_UNIT;
-      const page =
-        v === PFN_VALUES[HMM_PFN_ERROR] || !(f & PFN_VALID) ? -1 : pfn_to_page(Math.floor(v / PFN_UNIT));
-      if (page < 0) {
-        hmm_range_unregister(range);
-        WARN(`hmm_range_fault left 0x${(start + i * PAGE_SIZE).toString(16)} without a page`);
-        return -EFAULT;
-      }
-      if (f & PFN_DEVICE_PRIVATE && (!page_is_mine(page) || (write && !(f & PFN_WRITE)))) {
-        home[i] = 1;
-        elsewhere = true;
-      }
-      entries[i] = page * 2 + (f & PFN_WRITE ? 1 : 0);
-    }
-    if (elsewhere) {
-      hmm_range_unregister(range);
-      continue;
-    }
-    device_pt_map_range(mirror, start, entries);
+    // dmirror_do_fault under the device lock: -EAGAIN when the range was invalidated meanwhile.
+    ret = device_pt_map_pfns(mirror, range, write);
+    if (ret === -EACCES) ask_home(request, write);
     hmm_range_unregister(range);
-    return 0;
+    if (ret >= 0) return 0;
+    if (ret !== -EAGAIN && ret !== -EACCES) return ret;
   }
   return -EBUSY;
+}
+
+/**
+ * The entries device_pt_map_pfns may not map (another device's memory, or ours read-only for a
+ * write) are asked for again with DEVICE_PRIVATE, so the CPU fault brings them home.
+ */
+function ask_home(request: Float64Array, write: boolean): void {
+  const pfns = hmm_range_pfns(range);
+  for (let i = 0; i < pfns.length; i++) {
+    const v = pfns[i]!;
+    const f = v % PFN_UNIT;
+    if (
+      f & PFN_DEVICE_PRIVATE &&
+      (!page_is_mine(pfn_to_page(Math.floor(v / PFN_UNIT))) || (write && !(f & PFN_WRITE)))
+    )
+      request[i] = PFN_VALID + (write ? PFN_WRITE : 0) + PFN_DEVICE_PRIVATE;
+  }
 }
 
 /** HMM_DMIRROR_SNAPSHOT: one PROT_* byte per page of the CPU page table, without faulting. */
@@ -584,7 +500,7 @@ function migrate_range(mm: Mm, addr: number, pages: number, dir: number, mirror:
   const end = addr + pages * PAGE_SIZE;
   const saved = ctx;
   const prev = migrating;
-  ctx = { mirror, cpages: 0, failed: false, dpages: [] };
+  ctx = { mirror, cpages: 0, failed: false };
   migrating = mm;
   let ret = 0;
   for (let start = addr; start < end;) {
@@ -629,26 +545,114 @@ function migrate_to_sys(a: CommandArgs): CommandResult {
 /** Migrate every device page in use home, one mapping rmap finds per page. Pages moved. */
 function evict_all(): number {
   let moved = 0;
-  for (const page of [...inUse]) {
-    if (page_count(page) <= 1) {
-      inUse.delete(page);
-      continue;
+  for (;;) {
+    const before = moved;
+    const pages = devmem_pages_in_use(devmem);
+    for (const page of pages) {
+      const at = page_mapped_at(page);
+      if (at.length < 2) continue;
+      const [vma, addr] = at as [Vma, number];
+      const mm = vma_mm(vma);
+      const saved = ctx;
+      const prev = migrating;
+      ctx = { mirror: mirrors.get(mm) ?? 0, cpages: 0, failed: false };
+      migrating = mm;
+      const ret = migrate_vma(vma, addr, addr + PAGE_SIZE, TO_SYSTEM);
+      moved += ctx.cpages;
+      migrating = prev;
+      ctx = saved;
+      if (ret) return moved;
     }
+    // More than one batch of pages in use: ask again while pages keep moving.
+    if (pages.length < MIGRATE_BATCH || moved === before) return moved;
+  }
+}
+
+/** Free device pages: never handed out, or given back. */
+function free_count(): number {
+  return devmem_nr_free(devmem);
+}
+
+/**
+ * Send the n least recently migrated-in device pages home, neighbouring pages of one vma in
+ * one migration. Returns the pages moved.
+ */
+function evict(n: number): number {
+  const victims: number[][] = [];
+  for (const page of devmem_pages_in_use(devmem)) {
+    if (victims.length >= n) break;
     const at = page_mapped_at(page);
-    if (at.length < 2) continue;
-    const [vma, addr] = at as [Vma, number];
+    if (at.length === 2) victims.push(at);
+  }
+  victims.sort((x, y) => x[0]! - y[0]! || x[1]! - y[1]!);
+  let moved = 0;
+  for (let i = 0; i < victims.length;) {
+    const [vma, addr] = victims[i] as [Vma, number];
+    let j = i + 1;
+    while (j < victims.length && victims[j]![0] === vma && victims[j]![1] === addr + (j - i) * PAGE_SIZE) j++;
     const mm = vma_mm(vma);
-    const saved = ctx;
-    const prev = migrating;
-    ctx = { mirror: mirrors.get(mm) ?? 0, cpages: 0, failed: false, dpages: [] };
-    migrating = mm;
-    const ret = migrate_vma(vma, addr, addr + PAGE_SIZE, TO_SYSTEM);
-    moved += ctx.cpages;
-    migrating = prev;
-    ctx = saved;
-    if (ret) break;
+    moved += migrate_range(mm, addr, j - i, TO_SYSTEM, mirrors.get(mm) ?? 0).cpages!;
+    i = j;
   }
   return moved;
+}
+
+/**
+ * `fault`: the device faulted on the range (a run of a device kernel's fault batch; `write`
+ * when an access there writes). Not a test_hmm ioctl but the lab's policy for dmirror: when
+ * free device memory is short, evict the least recently migrated-in pages; migrate the range
+ * to device memory; fault whatever did not move (shared or file memory, another device's
+ * page, which the CPU fault brings home) into the device page table where it is. cpages:
+ * pages migrated in; evicted: pages sent home; faults: hmm_range_fault rounds.
+ */
+function fault_cmd(a: CommandArgs): CommandResult {
+  const mirror = cmd_mirror(a);
+  if (mirror < 0) return result(mirror);
+  if (a.pages > MIGRATE_BATCH) return result(-EINVAL);
+  const end = a.addr + a.pages * PAGE_SIZE;
+  // The device page table of the range, read in one call (before and after the migration).
+  let pt = device_pt_lookup_range(mirror, a.addr, a.pages);
+  const usable = (addr: number): boolean => {
+    const v = pt[(addr - a.addr) / PAGE_SIZE]!;
+    return v >= 0 && (!a.write || v % 2 === 1);
+  };
+  let missing = 0;
+  for (let i = 0; i < a.pages; i++) if (pt[i]! < 0) missing++;
+  const evicted = missing > free_count() ? evict(missing - free_count()) : 0;
+  const moved = migrate_range(a.mm, a.addr, a.pages, TO_DEVICE, mirror);
+  pt = device_pt_lookup_range(mirror, a.addr, a.pages);
+  const res: CommandResult = { ret: moved.ret, cpages: moved.cpages, faults: 0, evicted };
+  for (let start = a.addr; start < end && !res.ret;) {
+    if (usable(start)) {
+      start += PAGE_SIZE;
+      continue;
+    }
+    let stop = start + PAGE_SIZE;
+    while (stop < end && !usable(stop)) stop += PAGE_SIZE;
+    res.ret = range_fault_all(mirror, start, stop, a.write);
+    res.faults!++;
+    start = stop;
+  }
+  return res;
+}
+
+/**
+ * `fault_in`: the device faults the range into its page table where the pages are, without
+ * migrating (dmirror_fault), FAULT_BATCH pages a round as a GPU's fault buffer delivers them;
+ * `write` when its accesses write. cpages: pages mapped; faults: rounds.
+ */
+function fault_in(a: CommandArgs): CommandResult {
+  const mirror = cmd_mirror(a);
+  if (mirror < 0) return result(mirror);
+  const res = result(0);
+  const end = a.addr + a.pages * PAGE_SIZE;
+  for (let start = a.addr; start < end && !res.ret; start += FAULT_BATCH * PAGE_SIZE) {
+    const stop = Math.min(end, start + FAULT_BATCH * PAGE_SIZE);
+    res.ret = range_fault(mirror, start, stop, a.write);
+    res.faults!++;
+    if (!res.ret) res.cpages! += (stop - start) / PAGE_SIZE;
+  }
+  return res;
 }
 
 /** HMM_DMIRROR_RELEASE: evict all of this device's memory, whoever maps it. */
@@ -663,4 +667,6 @@ export const commands = {
   migrate_to_sys,
   snapshot,
   release: release_cmd,
+  fault: fault_cmd,
+  fault_in,
 };

@@ -11,7 +11,7 @@
  * export function free(page): void { ... }                          // hmm_devmem_ops.free
  * export function sync_cpu_device_pagetables(mirror, start, end, event, blockable): number { ... }
  * export function release(mirror): void { ... }                     // hmm_mirror_ops.release
- * export function alloc_and_copy(vma, src, start, end, priv): number[] { ... } // migrate_vma_ops
+ * export function alloc_and_copy(vma, src, start, end, priv): number[] | void { ... } // migrate_vma_ops
  * export function finalize_and_map(vma, src, dst, start, end, priv): void { ... }
  * export function open(mm): number { ... }    // optional: a process opens the device file
  * export function close(mm): void { ... }     // optional
@@ -21,8 +21,14 @@
  *
  * Rules of the wall:
  * - Only plain data crosses: numbers, booleans, strings, arrays and plain objects. Arrays of
- *   numbers cross fastest; an object costs ~20-35 us, so hot callbacks (fault, free, sync) take
- *   and return numbers only.
+ *   numbers cross fast, a `Float64Array` fastest (its bytes copied in one piece, no loop in the
+ *   engine: pass one wherever an API takes numbers); an object costs ~20-35 us, so hot
+ *   callbacks (fault, free, sync) take and return numbers only. Batches the kernel hands you
+ *   (migration src/dst, range entries, page lists) arrive as `Float64Array`s.
+ * - Per-page work is cheap on the kernel's side of the wall and dear on yours (~1 us a call, a
+ *   slow interpreter): the batch helpers ({@link migrate_alloc_devmem_pages},
+ *   {@link migrate_alloc_system_pages}, {@link device_pt_map_migrated},
+ *   {@link device_pt_map_pfns}, {@link device_pt_lookup_range}) do a whole batch in one call.
  * - Kernel objects are handles: small positive numbers ({@link Devmem}, {@link Mirror},
  *   {@link Vma}, {@link Mm}, {@link Range}, ...), checked on every call; 0 is NULL. A page is a
  *   number too ({@link Page}), as everywhere in the lab.
@@ -96,6 +102,11 @@ declare module 'hmm-lab' {
     readonly buffer: Buffer;
     /** Its size in bytes (0 without one). */
     readonly bufferSize: number;
+    /**
+     * `fault` (a device kernel's fault on the range, one run of its fault batch): an access
+     * there writes, so the device needs the pages writable. False for other commands.
+     */
+    readonly write: boolean;
   }
 
   /**
@@ -141,14 +152,25 @@ declare module 'hmm-lab' {
    * migrate_vma_ops.alloc_and_copy: for each `src` entry with MIGRATE_PFN_MIGRATE, allocate a
    * destination page (referenced and locked), copy into it ({@link dma_copy}) and return the
    * dst entries: `migrate_pfn(pfn) + MIGRATE_PFN_LOCKED` (+ MIGRATE_PFN_WRITE), 0 to skip a
-   * page, MIGRATE_PFN_ERROR on failure. One entry per page of [start, end).
+   * page, MIGRATE_PFN_ERROR on failure. One entry per page of [start, end). Or fill them with
+   * {@link migrate_alloc_devmem_pages} / {@link migrate_alloc_system_pages} and return nothing
+   * (entries returned after a helper filled dst are ignored, with a warning).
    */
-  export type AllocAndCopy = (vma: Vma, src: number[], start: number, end: number, priv: number) => number[];
-  /** migrate_vma_ops.finalize_and_map: the pages moved (src still has MIGRATE): map them in the device. */
+  export type AllocAndCopy = (
+    vma: Vma,
+    src: Float64Array,
+    start: number,
+    end: number,
+    priv: number,
+  ) => number[] | Float64Array | void;
+  /**
+   * migrate_vma_ops.finalize_and_map: the pages moved (src still has MIGRATE): map them in the
+   * device ({@link device_pt_map_migrated} does it for the whole batch).
+   */
   export type FinalizeAndMap = (
     vma: Vma,
-    src: number[],
-    dst: number[],
+    src: Float64Array,
+    dst: Float64Array,
     start: number,
     end: number,
     priv: number,
@@ -159,7 +181,13 @@ declare module 'hmm-lab' {
   export type Close = (mm: Mm) => void;
   /** The device is unbound: give device memory back, unregister mirrors, clean up. */
   export type Remove = () => void;
-  /** A command, run by a scenario's `device` step or the lab. */
+  /**
+   * A command, run by a scenario's `device` step or the lab. A workload's device kernel runs
+   * on a device whose driver exports `fault`: for each run of neighbouring pages of its fault
+   * batch the lab calls it with the range and `write`; make the pages accessible in the device
+   * page table as your policy says, and return `cpages` (pages migrated to device memory) and
+   * `evicted` (pages sent home for room).
+   */
   export type Command = (args: CommandArgs) => CommandResult;
 
   // ---------------------------------------------------------------------------------------
@@ -273,6 +301,18 @@ declare module 'hmm-lab' {
   export function devmem_pfn_first(devmem: Devmem): Pfn;
   /** devmem->pfn_last: one past the last pfn. */
   export function devmem_pfn_last(devmem: Devmem): Pfn;
+  /**
+   * Pages of `devmem` {@link migrate_alloc_devmem_pages} can still hand out: never handed out,
+   * or given back (their refcount fell to 1). Its free list is kept host side, as dmirror's
+   * list threaded through page->zone_device_data, so `free` need not be exported for it. A page
+   * you took by other means (get_page) is skipped when its turn comes, and leaves the list.
+   */
+  export function devmem_nr_free(devmem: Devmem): number;
+  /**
+   * Pages {@link migrate_alloc_devmem_pages} handed out of `devmem` that are still in use, the
+   * least recently handed out first (an LRU for eviction), at most `max` (and 65,536).
+   */
+  export function devmem_pages_in_use(devmem: Devmem, max?: number): Float64Array;
   /** hmm_device_new: a fake device hmm_device%d (minors 0..255, then -EBUSY). */
   export function hmm_device_new(): HmmDevice;
   /** hmm_device_put: free the fake device's minor. */
@@ -330,7 +370,10 @@ declare module 'hmm-lab' {
    * the cost model's `dmaCopyNs` plus the bytes at the device's link speed, so batch your
    * copies. Returns the pages copied, or -EINVAL (lengths differ, a bad page).
    */
-  export function dma_copy(dst_pages: readonly number[], src_pages: readonly number[]): number;
+  export function dma_copy(
+    dst_pages: readonly number[] | Float64Array,
+    src_pages: readonly number[] | Float64Array,
+  ): number;
   /** The device reads a page into the command's buffer at `offset` (up to a page, or `length`). */
   export function copy_to_buffer(buffer: Buffer, offset: number, page: Page, length?: number): number;
   /** The device writes the command's buffer at `offset` into a page (a page's worth). */
@@ -381,13 +424,48 @@ declare module 'hmm-lab' {
    */
   export function device_pt_map(mirror: Mirror, addr: number, page: Page, write: boolean): number;
   /** Map npages from `start`: `entries[i]` is `page * 2 + write`, or -1 to leave a page alone. */
-  export function device_pt_map_range(mirror: Mirror, start: number, entries: readonly number[]): number;
+  export function device_pt_map_range(
+    mirror: Mirror,
+    start: number,
+    entries: readonly number[] | Float64Array,
+  ): number;
   /** Drop the device mappings of [start, end); returns how many there were. */
   export function device_pt_unmap(mirror: Mirror, start: number, end: number): number;
   /** The device's entry at addr: `page * 2 + write`, or -1. */
   export function device_pt_lookup(mirror: Mirror, addr: number): number;
   /** Entries in the mirror's device page table. */
   export function device_pt_size(mirror: Mirror): number;
+  /**
+   * The device's entries of `npages` pages from `start` (page aligned, at most 65,536 pages),
+   * as {@link device_pt_lookup} gives each: `page * 2 + write`, or -1. (`.indexOf(-1)` finds
+   * the first page it lacks without a loop of yours.) Throws -EINVAL for a bad range.
+   */
+  export function device_pt_lookup_range(mirror: Mirror, start: number, npages: number): Float64Array;
+  /**
+   * dmirror_do_fault: map every page of a range {@link hmm_range_fault} (or a snapshot, or the
+   * 2017 calls) filled into the mirror's device page table, writable where the entry has your
+   * WRITE bit. Take it as the documented loop's last step: it checks the range is still valid
+   * itself, so it is the device lock and {@link hmm_range_valid} in one. Returns the pages
+   * mapped, and maps nothing when it returns:
+   * - -EAGAIN: the range was invalidated (or was not filled by the kernel, or is not tracked
+   *   any more): fault it again;
+   * - -EACCES: an entry is device memory the device may not map (another device's, or your
+   *   device-private page read-only when `write`): ask for those entries again with
+   *   HMM_PFN_DEVICE_PRIVATE (read them with {@link hmm_range_pfns} first), so the fault brings
+   *   them home;
+   * - -EFAULT: an entry without a page (ERROR, NONE: the fault left a hole), with a warning;
+   * - -EINVAL: the range is not page aligned.
+   * Throws -EINVAL when the range is not of the mirror's address space.
+   */
+  export function device_pt_map_pfns(mirror: Mirror, range: Range, write: boolean): number;
+  /**
+   * finalize_and_map for the whole batch (dmirror_migrate_finalize_and_map): every page of the
+   * migration that moved (src still MIGRATE, a valid dst) is mapped in the mirror's device page
+   * table when it came to your device memory (writable when dst has MIGRATE_PFN_WRITE) and
+   * unmapped when it left it. Returns the pages that moved; with mirror 0 it only counts them.
+   * Only inside `finalize_and_map`; throws -EINVAL elsewhere, or for a mirror of another mm.
+   */
+  export function device_pt_map_migrated(mirror: Mirror | 0): number;
 
   /**
    * A range of pfns: room for `npages` entries, encoded with your tables: entry = pfn *
@@ -403,9 +481,9 @@ declare module 'hmm-lab' {
   /** Free a range (unregistering it first if it is registered). */
   export function hmm_range_free(range: Range): void;
   /** Set the request entries (what to fault: VALID, WRITE, DEVICE_PRIVATE bits). */
-  export function hmm_range_set_pfns(range: Range, pfns: readonly number[]): void;
+  export function hmm_range_set_pfns(range: Range, pfns: readonly number[] | Float64Array): void;
   /** The range's entries, one per page of [start, end). */
-  export function hmm_range_pfns(range: Range): number[];
+  export function hmm_range_pfns(range: Range): Float64Array;
   /** 2019 API: hmm_range_register over [start, end) of the mirror's mm. 0 or -errno. */
   export function hmm_range_register(range: Range, mirror: Mirror, start: number, end: number): number;
   /** 2019 API: hmm_range_unregister: stop tracking the range. */
@@ -441,6 +519,26 @@ declare module 'hmm-lab' {
    * Returns 0 or -EINVAL.
    */
   export function migrate_vma(vma: Vma, start: number, end: number, priv?: number): number;
+  /**
+   * alloc_and_copy for the whole batch, to device memory (dmirror_migrate_alloc_and_copy): for
+   * every src entry with MIGRATE_PFN_MIGRATE and without MIGRATE_PFN_DEVICE whose dst is still
+   * 0, a free page of `devmem` (from the free list kept host side: {@link devmem_nr_free}),
+   * referenced and locked, the src page copied into it (zeroes for a hole or the zero page) and
+   * its dst entry `migrate_pfn(pfn) + MIGRATE_PFN_LOCKED`, + MIGRATE_PFN_WRITE when src has it
+   * (or for a hole of a writable vma). One {@link dma_copy} batch. Stops when `devmem` is full
+   * (the rest is not migrated). Returns the pages allocated; alloc_and_copy then returns nothing.
+   * Only inside `alloc_and_copy`; throws -EINVAL elsewhere.
+   */
+  export function migrate_alloc_devmem_pages(devmem: Devmem): number;
+  /**
+   * alloc_and_copy for the whole batch, home: for every src entry with MIGRATE_PFN_MIGRATE and
+   * MIGRATE_PFN_DEVICE whose page is your device memory and whose dst is still 0, a system page
+   * ({@link hmm_vma_alloc_locked_page} at its address), the device page copied into it, dst
+   * `migrate_pfn(pfn) + MIGRATE_PFN_LOCKED`; MIGRATE_PFN_ERROR where no page could be had. One
+   * {@link dma_copy} batch. Returns the pages allocated, or -ENOMEM when one failed. Only inside
+   * `alloc_and_copy`; throws -EINVAL elsewhere.
+   */
+  export function migrate_alloc_system_pages(): number;
   /** migrate_pfn: `pfn * 64 + MIGRATE_PFN_VALID`. */
   export function migrate_pfn(pfn: Pfn): number;
   /** The page of a valid entry, -1 otherwise. */

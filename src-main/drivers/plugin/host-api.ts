@@ -97,7 +97,7 @@ import type { vm_area_struct } from '../../kernel/include/mm_types';
 import { HostError } from '../sandbox/errors';
 import type { HostApi } from '../sandbox/engine';
 import { describe, intArg, stringArg, type CallValue } from '../sandbox/values';
-import { PluginMirror, type PluginDriver } from './plugin-driver';
+import { MAX_MIGRATE_PAGES, PluginMirror, type PluginDriver } from './plugin-driver';
 
 type Args = CallValue[];
 
@@ -210,8 +210,15 @@ export function driverApi(d: PluginDriver): HostApi {
         return false;
       }
     }
+    // A page the kernel took as this migration's dst at addr: the CPU maps it once the migration ends.
     const mig = d.migration;
-    if (mig && addr >= mig.start && addr < mig.end && mig.dst.has(p)) return true;
+    if (
+      mig &&
+      addr >= mig.start &&
+      addr < mig.end &&
+      migrate_pfn_to_page(k, mig.dst[(addr - mig.start) / c.PAGE_SIZE]!) === p
+    )
+      return true;
     const cpu = cpu_view_of(k, m.mm, addr);
     if (cpu.kind === 'none' || cpu.pfn !== pfn || (write && !cpu.write)) {
       d.rule(
@@ -316,6 +323,11 @@ export function driverApi(d: PluginDriver): HostApi {
     },
     devmem_pfn_first: (...a) => devmem(a, 0, 'devmem_pfn_first').pfn_first,
     devmem_pfn_last: (...a) => devmem(a, 0, 'devmem_pfn_last').pfn_last,
+    devmem_pages_in_use: (...a) =>
+      d
+        .pool(devmem(a, 0, 'devmem_pages_in_use'))
+        .oldest(Math.min(optInt(a, 1, 'devmem_pages_in_use', MAX_MIGRATE_PAGES), MAX_MIGRATE_PAGES)),
+    devmem_nr_free: (...a) => d.pool(devmem(a, 0, 'devmem_nr_free')).free.nr_free,
     hmm_device_new: () => {
       const h = hmm_device_new(k, null);
       if (IS_ERR(h)) return h;
@@ -549,6 +561,27 @@ export function driverApi(d: PluginDriver): HostApi {
       return m.pt.get(Math.floor(intArg(a, 1, 'device_pt_lookup') / c.PAGE_SIZE)) ?? -1;
     },
     device_pt_size: (...a) => mirror(a, 0, 'device_pt_size').pt.size,
+    device_pt_lookup_range: (...a) => {
+      const m = mirror(a, 0, 'device_pt_lookup_range');
+      const start = intArg(a, 1, 'device_pt_lookup_range');
+      const npages = intArg(a, 2, 'device_pt_lookup_range');
+      if (start % c.PAGE_SIZE || start < 0 || npages < 0 || npages > MAX_MIGRATE_PAGES)
+        throw new HostError(-EINVAL, `device_pt_lookup_range: ${hex(start)}, ${npages} pages`);
+      const out = new Float64Array(npages);
+      const first = start / c.PAGE_SIZE;
+      for (let i = 0; i < npages; i++) out[i] = m.pt.get(first + i) ?? -1;
+      return out;
+    },
+    device_pt_map_pfns: (...a) =>
+      d.mapPfns(
+        mirror(a, 0, 'device_pt_map_pfns'),
+        range(a, 1, 'device_pt_map_pfns'),
+        bool(a, 2, 'device_pt_map_pfns'),
+      ),
+    device_pt_map_migrated: (...a) =>
+      d.mapMigrated(
+        intArg(a, 0, 'device_pt_map_migrated') === 0 ? null : mirror(a, 0, 'device_pt_map_migrated'),
+      ),
 
     // ---- ranges -----------------------------------------------------------------------------
     hmm_range_alloc: (...a) => {
@@ -559,7 +592,11 @@ export function driverApi(d: PluginDriver): HostApi {
       if (npages < 1 || npages > 65_536 || flags.length !== 3 || values.length !== 3) return -EINVAL;
       if (shift < 1 || shift > 12 || flags.some((f) => f < 0 || f >= 2 ** shift)) return -EINVAL;
       const h = d.newHandle();
-      d.ranges.set(h, { range: new hmm_range(new Float64Array(npages), flags, values, shift), npages });
+      d.ranges.set(h, {
+        range: new hmm_range(new Float64Array(npages), flags, values, shift),
+        npages,
+        filled: false,
+      });
       return h;
     },
     hmm_range_free: (...a) => {
@@ -572,36 +609,53 @@ export function driverApi(d: PluginDriver): HostApi {
       const r = range(a, 0, 'hmm_range_set_pfns');
       const pfns = ints(a, 1, 'hmm_range_set_pfns', r.npages);
       r.range.pfns.set(pfns);
+      r.filled = false;
     },
     hmm_range_pfns: (...a) => {
       const r = range(a, 0, 'hmm_range_pfns').range;
       const n = Math.min(r.pfns.length, Math.max(0, (r.end - r.start) / c.PAGE_SIZE));
-      return Array.from(r.pfns.subarray(0, n));
+      return r.pfns.slice(0, n);
     },
     hmm_range_register: (...a) => {
       const r = range(a, 0, 'hmm_range_register');
       const m = mirror(a, 1, 'hmm_range_register');
       const start = intArg(a, 2, 'hmm_range_register');
       const end = intArg(a, 3, 'hmm_range_register');
+      r.filled = false;
       if ((end - start) / c.PAGE_SIZE > r.npages) return -EINVAL;
       return hmm_range_register(k, r.range, m, start, end, c.PAGE_SHIFT);
     },
     hmm_range_unregister: (...a) => hmm_range_unregister(range(a, 0, 'hmm_range_unregister').range),
     hmm_range_wait_until_valid: (...a) =>
       hmm_range_wait_until_valid(range(a, 0, 'hmm_range_wait_until_valid').range),
-    hmm_range_snapshot: (...a) => hmm_range_snapshot(k, range(a, 0, 'hmm_range_snapshot').range),
-    hmm_range_fault: (...a) =>
-      hmm_range_fault(k, range(a, 0, 'hmm_range_fault').range, bool(a, 1, 'hmm_range_fault')),
+    hmm_range_snapshot: (...a) => {
+      const r = range(a, 0, 'hmm_range_snapshot');
+      const ret = hmm_range_snapshot(k, r.range);
+      r.filled = ret >= 0;
+      return ret;
+    },
+    hmm_range_fault: (...a) => {
+      const r = range(a, 0, 'hmm_range_fault');
+      const ret = hmm_range_fault(k, r.range, bool(a, 1, 'hmm_range_fault'));
+      r.filled = ret >= 0;
+      return ret;
+    },
     hmm_range_valid: (...a) => hmm_range_valid(range(a, 0, 'hmm_range_valid').range),
     hmm_vma_get_pfns: (...a) => {
       const r = range(a, 0, 'hmm_vma_get_pfns');
-      const ret = setVmaRange(r.range, r.npages, vma(a, 1, 'hmm_vma_get_pfns'), a, 'hmm_vma_get_pfns');
-      return ret || hmm_vma_get_pfns(k, r.range);
+      const ret =
+        setVmaRange(r.range, r.npages, vma(a, 1, 'hmm_vma_get_pfns'), a, 'hmm_vma_get_pfns') ||
+        hmm_vma_get_pfns(k, r.range);
+      r.filled = ret === 0;
+      return ret;
     },
     hmm_vma_fault: (...a) => {
       const r = range(a, 0, 'hmm_vma_fault');
-      const ret = setVmaRange(r.range, r.npages, vma(a, 1, 'hmm_vma_fault'), a, 'hmm_vma_fault');
-      return ret || hmm_vma_fault(k, r.range, bool(a, 4, 'hmm_vma_fault'));
+      const ret =
+        setVmaRange(r.range, r.npages, vma(a, 1, 'hmm_vma_fault'), a, 'hmm_vma_fault') ||
+        hmm_vma_fault(k, r.range, bool(a, 4, 'hmm_vma_fault'));
+      r.filled = ret === 0;
+      return ret;
     },
     hmm_vma_range_done: (...a) => hmm_vma_range_done(k, range(a, 0, 'hmm_vma_range_done').range),
     hmm_pfn_to_pfn: (...a) =>
@@ -617,6 +671,8 @@ export function driverApi(d: PluginDriver): HostApi {
         intArg(a, 2, 'migrate_vma'),
         optInt(a, 3, 'migrate_vma', 0),
       ),
+    migrate_alloc_devmem_pages: (...a) => d.migrateAllocDevmem(devmem(a, 0, 'migrate_alloc_devmem_pages')),
+    migrate_alloc_system_pages: () => d.migrateAllocSystem(),
     migrate_pfn: (...a) => migrate_pfn(intArg(a, 0, 'migrate_pfn')),
     migrate_pfn_to_page: (...a) => migrate_pfn_to_page(k, intArg(a, 0, 'migrate_pfn_to_page')),
     migrate_pfn_flags: (...a) => migrate_pfn_flags(intArg(a, 0, 'migrate_pfn_flags')),
@@ -709,7 +765,7 @@ export function driverApi(d: PluginDriver): HostApi {
       pmem.pfn_flags |= PFN_MAP;
       pmem.dropped_queues.push(...d.droppedQueues);
       d.bound.pmem = pmem;
-      d.pgmapIds.add(pgmap.id);
+      d.pgmapIds[pgmap.id] = 1;
       return addr;
     },
     devm_add_action: (...a) => {

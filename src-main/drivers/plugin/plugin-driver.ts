@@ -10,10 +10,22 @@
 // pages get SIGBUS, and the kernel's own error paths restore any migration in flight.
 import type { Kernel } from '../../kernel/kernel';
 import { dev_name } from '../../kernel/drivers/base/core';
-import { EFAULT, EINVAL, EIO, ENODEV, ENOEXEC, EPROBE_DEFER } from '../../kernel/include/errno';
+import {
+  EACCES,
+  EAGAIN,
+  EFAULT,
+  EINVAL,
+  EIO,
+  ENODEV,
+  ENOEXEC,
+  ENOMEM,
+  EPROBE_DEFER,
+} from '../../kernel/include/errno';
 import { IORES_DESC_NAMES } from '../../kernel/include/ioport';
 import {
+  get_page,
   is_zone_device_page,
+  lock_page,
   page_count,
   page_mapcount,
   PageLocked,
@@ -30,14 +42,15 @@ import {
   VM_FAULT_SIGBUS,
   VM_FAULT_SIGSEGV,
   VM_FAULT_WRITE,
+  VM_WRITE,
   type mm_struct,
   type vm_area_struct,
 } from '../../kernel/include/mm_types';
 import type { task_struct } from '../../kernel/include/sched';
 import { MEMORY_DEVICE_PRIVATE } from '../../kernel/include/memremap';
-import { page_pgmap, pgmap_pages_in_use } from '../../kernel/kernel/memremap';
+import { is_device_private_page, page_pgmap, pgmap_pages_in_use } from '../../kernel/kernel/memremap';
 import { mirror_pte_incoherence, type mirror_dump, type mirror_pte } from '../../kernel/mm/debug_vm';
-import { copy_highpage } from '../../kernel/mm/highmem';
+import { clear_highpage, copy_highpage } from '../../kernel/mm/highmem';
 import {
   hmm_vma_alloc_locked_page,
   type hmm_devmem,
@@ -45,8 +58,12 @@ import {
   type hmm_device,
 } from '../../kernel/mm/hmm';
 import {
+  HMM_PFN_DEVICE_PRIVATE,
+  HMM_PFN_WRITE,
   hmm_mirror,
   hmm_mirror_unregister,
+  hmm_pfn_to_page,
+  type hmm,
   type hmm_range,
   type hmm_update,
 } from '../../kernel/mm/hmm_mirror';
@@ -55,7 +72,9 @@ import {
   MIGRATE_PFN_ERROR,
   MIGRATE_PFN_LOCKED,
   MIGRATE_PFN_MIGRATE,
+  MIGRATE_PFN_SHIFT,
   MIGRATE_PFN_VALID,
+  MIGRATE_PFN_WRITE,
   migrate_pfn,
   migrate_pfn_flags,
   migrate_pfn_has,
@@ -67,14 +86,20 @@ import { find_vma } from '../../kernel/mm/mmap';
 import { rmap_walk } from '../../kernel/mm/rmap';
 import type { request_queue } from '../../kernel/block/blk-core';
 import type { BoundDevice } from '../builtin';
-import { DevicePageTable } from '../dmirror';
+import { DevicePagePool, DevicePageTable } from '../dmirror';
 import {
   commandFailed,
   type DeviceCommandArgs,
   type DeviceCommandResult,
   type DeviceDriver,
 } from '../driver';
-import { PluginError, STOPPING_KINDS, type PluginErrorInfo, type PluginErrorKind } from '../sandbox/errors';
+import {
+  HostError,
+  PluginError,
+  STOPPING_KINDS,
+  type PluginErrorInfo,
+  type PluginErrorKind,
+} from '../sandbox/errors';
 import { PluginSandbox, type SandboxOptions } from '../sandbox/sandbox';
 import { describe, returns, type CallValue, type Expect, type PlainValue } from '../sandbox/values';
 import { takeEngine } from './engines';
@@ -102,7 +127,10 @@ export interface PluginHooks {
 
 /** Past this many rule reports a driver's further ones are counted, not printed. */
 const MAX_RULE_REPORTS = 64;
-/** Most pages one migrate_vma of a plugin may span (one crossing of src and dst each). */
+/**
+ * Most pages one migrate_vma of a plugin may span (one crossing of src and dst each), and one
+ * batch helper may take or give (a crossing stays under ~1 MiB).
+ */
 export const MAX_MIGRATE_PAGES = 65_536;
 /** Every VM_FAULT_* bit a fault callback may return. */
 const VM_FAULT_BITS =
@@ -120,6 +148,7 @@ const FAILED = Symbol('the callback failed');
 type Outcome = CallValue | typeof FAILED;
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
+const MPFN_UNIT = 2 ** MIGRATE_PFN_SHIFT;
 
 /** A plugin's mirror of one mm, with the device's page table (its MMU) kept host side. */
 export class PluginMirror extends hmm_mirror implements mirror_dump {
@@ -150,6 +179,8 @@ export class PluginMirror extends hmm_mirror implements mirror_dump {
 export interface RangeSlot {
   range: hmm_range;
   npages: number;
+  /** The entries are the kernel's (a fault or snapshot filled them), not the plugin's requests. */
+  filled: boolean;
 }
 
 export interface MutexSlot {
@@ -159,12 +190,76 @@ export interface MutexSlot {
   by: string;
 }
 
+/**
+ * A devmem's pages for migrate_alloc_devmem_pages, as dmirror keeps them: a free list (never-used
+ * pages in pfn order, then those the kernel gave back) and the pages handed out, oldest first,
+ * threaded through their struct pages' lru links as test_hmm threads its list through
+ * zone_device_data (a ZONE_DEVICE page is never on an LRU or buddy list): no per-page table.
+ */
+export class DevmemPool {
+  readonly free: DevicePagePool;
+  private head = -1;
+  private tail = -1;
+  size = 0;
+
+  constructor(
+    private readonly k: Kernel,
+    devmem: hmm_devmem,
+  ) {
+    this.free = new DevicePagePool(k, devmem.pfn_first, devmem.pfn_last);
+  }
+
+  /** A page handed out: the newest in use. */
+  add(page: number): void {
+    const m = this.k.mem;
+    m.lruPrev[page] = this.tail;
+    m.lruNext[page] = -1;
+    if (this.tail >= 0) m.lruNext[this.tail] = page;
+    else this.head = page;
+    this.tail = page;
+    this.size++;
+  }
+
+  /** The page's refcount fell to 1: if it is one of ours, out of the list and free again. */
+  release(page: number): void {
+    const m = this.k.mem;
+    const prev = m.lruPrev[page]!;
+    const next = m.lruNext[page]!;
+    // Links of a page never in this list lead nowhere back to it.
+    if (prev >= 0 ? m.lruNext[prev] !== page : this.head !== page) return;
+    if (prev >= 0) m.lruNext[prev] = next;
+    else this.head = next;
+    if (next >= 0) m.lruPrev[next] = prev;
+    else this.tail = prev;
+    m.lruPrev[page] = m.lruNext[page] = -1;
+    this.size--;
+    this.free.free(page);
+  }
+
+  /** Up to max pages in use, oldest first. */
+  oldest(max: number): Float64Array {
+    const out = new Float64Array(Math.max(0, Math.min(max, this.size)));
+    const next = this.k.mem.lruNext;
+    for (let i = 0, p = this.head; i < out.length; i++, p = next[p]!) out[i] = p;
+    return out;
+  }
+}
+
 /** A migration the plugin's callbacks are inside of. */
 interface Migration {
+  vma: vm_area_struct;
   start: number;
   end: number;
-  /** dst pages the kernel accepted: finalize_and_map may map them before the CPU does. */
-  dst: Set<number>;
+  src: Float64Array;
+  /**
+   * The kernel's dst entries: those the batch helpers made, then those the kernel accepted from
+   * alloc_and_copy (finalize_and_map may map their pages before the CPU does).
+   */
+  dst: Float64Array;
+  /** A batch helper filled dst: alloc_and_copy returns nothing. */
+  filled: boolean;
+  /** finalize_and_map is running: the struct pages have moved. */
+  finalizing: boolean;
 }
 
 export class PluginDriver implements DeviceDriver {
@@ -188,12 +283,17 @@ export class PluginDriver implements DeviceDriver {
   private readonly vmas = new Map<number, vm_area_struct>();
   private readonly vmaIds = new WeakMap<vm_area_struct, number>();
   readonly mms = new Map<number, mm_struct>();
-  /** Pagemap ids of this driver's device memory. */
-  readonly pgmapIds = new Set<number>();
+  /**
+   * Pagemap ids of this driver's device memory, as flags indexed by id (page->pgmap is 16
+   * bits): asked for every page of a batch, so read without hashing.
+   */
+  readonly pgmapIds = new Uint8Array(2 ** 16);
   /** page->zone_device_data of this driver's device pages. */
   readonly cookies = new Map<number, number>();
   /** Queues cleaned up before the pagemap was mapped (F-PGMAP-6's dropped probe rounds). */
   readonly droppedQueues: request_queue[] = [];
+  /** The free list migrate_alloc_devmem_pages takes each devmem's pages from, made on first use. */
+  private readonly pools = new Map<hmm_devmem, DevmemPool>();
 
   // The journal of what the plugin holds: page references and page locks.
   readonly held = new Map<number, number>();
@@ -221,7 +321,10 @@ export class PluginDriver implements DeviceDriver {
 
   readonly devmemOps: hmm_devmem_ops = {
     fault: (_devmem, vma, addr, page, flags) => this.devmemFault(vma, addr, page, flags),
-    free: (_devmem, page) => this.devmemFree(page),
+    free: (devmem, page) => {
+      this.pools.get(devmem)?.release(page);
+      this.devmemFree(page);
+    },
   };
 
   readonly migrateOps: migrate_vma_ops = {
@@ -478,7 +581,7 @@ export class PluginDriver implements DeviceDriver {
 
   /** Whether the page is device memory of one of this driver's devmems. */
   isMine(page: number): boolean {
-    return this.pgmapIds.has(this.k.mem.pgmap[page]!);
+    return this.pgmapIds[this.k.mem.pgmap[page]!] === 1;
   }
 
   // ---- the page journal ------------------------------------------------------------------------
@@ -639,10 +742,21 @@ export class PluginDriver implements DeviceDriver {
     const ps = this.k.c.PAGE_SIZE;
     const npages = Math.max(0, Math.floor(end / ps) - Math.floor(start / ps));
     if (npages > MAX_MIGRATE_PAGES) return -EINVAL;
-    const src = new Float64Array(npages);
-    const dst = new Float64Array(npages);
-    return migrate_vma(this.k, this.migrateOps, vma, start, end, src, dst, priv);
+    // A CPU fault's one page reuses a pair of arrays (unless a migration nests in a sync).
+    const one = npages === 1 && !this.oneBusy;
+    const src = one ? this.oneSrc : new Float64Array(npages);
+    const dst = one ? this.oneDst : new Float64Array(npages);
+    this.oneBusy ||= one;
+    try {
+      return migrate_vma(this.k, this.migrateOps, vma, start, end, src, dst, priv);
+    } finally {
+      if (one) this.oneBusy = false;
+    }
   }
+
+  private readonly oneSrc = new Float64Array(1);
+  private readonly oneDst = new Float64Array(1);
+  private oneBusy = false;
 
   private allocAndCopy(
     vma: vm_area_struct,
@@ -656,18 +770,30 @@ export class PluginDriver implements DeviceDriver {
     const n = (end - start) / k.c.PAGE_SIZE;
     dst.fill(0, 0, n);
     if (!this.has('alloc_and_copy')) return;
-    this.migration = { start, end, dst: new Set() };
+    const mig: Migration = { vma, start, end, src, dst, filled: false, finalizing: false };
+    this.migration = mig;
     this.scopes.push([]);
     this.dstLength = n;
     const r = this.invoke(
       'alloc_and_copy',
-      [this.vmaHandle(vma), Array.from(src.subarray(0, n)), start, end, priv as number],
+      [this.vmaHandle(vma), n === src.length ? src : src.subarray(0, n), start, end, priv as number],
       this.expectDst,
     );
     const scope = this.scopes.pop()!;
     if (r === FAILED) {
       // The kernel restores every page: no dst means nothing migrates.
       this.undo(scope);
+      if (mig.filled) this.dropDst(mig, n);
+      return;
+    }
+    if (mig.filled) {
+      // The host made these entries itself; a returned array would leave its pages stranded.
+      if (r !== undefined)
+        this.rule(
+          'alloc_and_copy',
+          'WARNING: returned dst entries after a batch helper filled dst; the returned entries are ignored',
+          'warn',
+        );
       return;
     }
     const out = r as number[];
@@ -731,18 +857,29 @@ export class PluginDriver implements DeviceDriver {
       // The kernel takes the reference and the lock over; it unlocks and puts in finalize.
       this.locked.delete(page);
       this.released(page);
-      this.migration.dst.add(page);
       dst[i] = v;
     }
     // Pages of rejected entries the plugin still holds were undone above; the rest it keeps.
   }
 
-  /** dst entries alloc_and_copy must return: one per page (checked as its result). */
+  /** dst entries alloc_and_copy must return: one per page, unless a batch helper filled them. */
   private dstLength = 0;
   private readonly expectDst: Expect = (v) =>
-    Array.isArray(v) && v.length === this.dstLength
+    (Array.isArray(v) && v.length === this.dstLength) || this.migration?.filled
       ? undefined
       : `expected an array of ${this.dstLength} dst entries, got ${describe(v)}`;
+
+  /** Give back the pages the batch helpers put in dst (alloc_and_copy failed after all). */
+  private dropDst(mig: Migration, n: number): void {
+    const k = this.k;
+    for (let i = 0; i < n; i++) {
+      const page = migrate_pfn_to_page(k, mig.dst[i]!);
+      mig.dst[i] = 0;
+      if (page < 0) continue;
+      unlock_page(k, page);
+      put_page(k, page);
+    }
+  }
 
   /** A dst entry the kernel cannot take: warned about, the page it names given back. */
   private badDst(i: number, v: number, addr: number, why: string, page = -1): void {
@@ -763,12 +900,13 @@ export class PluginDriver implements DeviceDriver {
     priv: unknown,
   ): void {
     const n = (end - start) / this.k.c.PAGE_SIZE;
+    this.migration = { vma, start, end, src, dst, filled: true, finalizing: true };
     try {
       if (this.has('finalize_and_map'))
         this.invoke('finalize_and_map', [
           this.vmaHandle(vma),
-          Array.from(src.subarray(0, n)),
-          Array.from(dst.subarray(0, n)),
+          n === src.length ? src : src.subarray(0, n),
+          n === dst.length ? dst : dst.subarray(0, n),
           start,
           end,
           priv as number,
@@ -777,6 +915,183 @@ export class PluginDriver implements DeviceDriver {
       this.migration = null;
     }
   }
+
+  // ---- batch helpers: a batch's per-page work on this side, one crossing for all of it -------
+
+  /** The migration whose alloc_and_copy (or finalize_and_map) is running, for a batch helper. */
+  private inMigration(fn: string, finalizing: boolean): Migration {
+    const mig = this.migration;
+    const callback = finalizing ? 'finalize_and_map' : 'alloc_and_copy';
+    if (!mig || mig.finalizing !== finalizing || this.callback !== callback)
+      throw new HostError(-EINVAL, `${fn}: only inside ${callback}`);
+    return mig;
+  }
+
+  /** The device's copy engine moved `pages` pages in one batch (charged as dma_copy is). */
+  dmaCopied(pages: number): void {
+    // Heard only by listeners (the lab's clock charges the copy from the event).
+    if (!this.k.trace.enabled) return;
+    this.k.trace.emit({
+      name: 'dma_copy',
+      device: dev_name(this.bound.dev),
+      pages,
+      bytes: pages * this.k.c.PAGE_SIZE,
+    });
+  }
+
+  /** migrate_alloc_devmem_pages (hmm-lab.d.ts): dmirror_migrate_alloc_and_copy to device memory. */
+  migrateAllocDevmem(devmem: hmm_devmem): number {
+    const mig = this.inMigration('migrate_alloc_devmem_pages', false);
+    const k = this.k;
+    const mem = k.mem;
+    const pool = this.pool(devmem);
+    const free = pool.free;
+    const { src, dst } = mig;
+    const n = (mig.end - mig.start) / k.c.PAGE_SIZE;
+    const writable = (mig.vma.vm_flags & VM_WRITE) !== 0;
+    mig.filled = true;
+    let copied = 0;
+    for (let i = 0; i < n; i++) {
+      const s = src[i]!;
+      const f = migrate_pfn_flags(s);
+      if (!(f & MIGRATE_PFN_MIGRATE) || f & MIGRATE_PFN_DEVICE || dst[i] !== 0) continue;
+      // A page the plugin took by other means is not free, whatever the list says.
+      let page = free.alloc();
+      while (page >= 0 && (mem.refcount[page] !== 1 || PageLocked(k, page))) page = free.alloc();
+      if (page < 0) break;
+      get_page(k, page);
+      lock_page(k, page);
+      pool.add(page);
+      // A hole or the zero page arrives as zeroes, writable if the vma is.
+      if (f & MIGRATE_PFN_VALID) copy_highpage(k, page, mem.pfn_to_page(Math.floor(s / MPFN_UNIT)));
+      else clear_highpage(k, page);
+      const write = f & MIGRATE_PFN_WRITE || (!(f & MIGRATE_PFN_VALID) && writable);
+      dst[i] = migrate_pfn(mem.page_to_pfn(page)) + MIGRATE_PFN_LOCKED + (write ? MIGRATE_PFN_WRITE : 0);
+      copied++;
+    }
+    if (copied) this.dmaCopied(copied);
+    return copied;
+  }
+
+  /** The batch helpers' free list of devmem. */
+  pool(devmem: hmm_devmem): DevmemPool {
+    let pool = this.pools.get(devmem);
+    if (!pool) {
+      pool = new DevmemPool(this.k, devmem);
+      this.pools.set(devmem, pool);
+    }
+    return pool;
+  }
+
+  /** migrate_alloc_system_pages (hmm-lab.d.ts): this driver's device pages of the batch home. */
+  migrateAllocSystem(): number {
+    const mig = this.inMigration('migrate_alloc_system_pages', false);
+    const k = this.k;
+    const mem = k.mem;
+    const ps = k.c.PAGE_SIZE;
+    const { src, dst } = mig;
+    const n = (mig.end - mig.start) / ps;
+    mig.filled = true;
+    let copied = 0;
+    let failed = 0;
+    for (let i = 0; i < n; i++) {
+      const s = src[i]!;
+      const f = migrate_pfn_flags(s);
+      if (!(f & MIGRATE_PFN_MIGRATE) || !(f & MIGRATE_PFN_DEVICE) || dst[i] !== 0) continue;
+      const spage = mem.pfn_to_page(Math.floor(s / MPFN_UNIT));
+      if (spage < 0 || !this.isMine(spage)) continue;
+      const page = hmm_vma_alloc_locked_page(k, mig.vma, mig.start + i * ps);
+      if (page < 0) {
+        dst[i] = MIGRATE_PFN_ERROR;
+        failed++;
+        continue;
+      }
+      copy_highpage(k, page, spage);
+      dst[i] = migrate_pfn(mem.page_to_pfn(page)) + MIGRATE_PFN_LOCKED;
+      copied++;
+    }
+    if (copied) this.dmaCopied(copied);
+    return failed ? -ENOMEM : copied;
+  }
+
+  /** device_pt_map_migrated (hmm-lab.d.ts): finalize_and_map's device page-table update. */
+  mapMigrated(mirror: PluginMirror | null): number {
+    const mig = this.inMigration('device_pt_map_migrated', true);
+    if (mirror && mirror.mm !== mig.vma.vm_mm)
+      throw new HostError(
+        -EINVAL,
+        `device_pt_map_migrated: mirror ${mirror.handle} does not mirror the migrated mm`,
+      );
+    const k = this.k;
+    const { src, dst } = mig;
+    const first = mig.start / k.c.PAGE_SIZE;
+    const n = mig.end / k.c.PAGE_SIZE - first;
+    let moved = 0;
+    let rewritten = 0;
+    for (let i = 0; i < n; i++) {
+      const s = src[i]!;
+      const sf = migrate_pfn_flags(s);
+      if (!(sf & MIGRATE_PFN_MIGRATE)) continue;
+      const d = dst[i]!;
+      const dpage = migrate_pfn_to_page(k, d);
+      if (dpage < 0) continue;
+      moved++;
+      if (!mirror) continue;
+      if (this.isMine(dpage))
+        mirror.pt.set(first + i, dpage * 2 + (migrate_pfn_flags(d) & MIGRATE_PFN_WRITE ? 1 : 0));
+      else if (sf & MIGRATE_PFN_DEVICE && this.isMine(migrate_pfn_to_page(k, s))) mirror.pt.delete(first + i);
+      else continue;
+      rewritten++;
+    }
+    // Every entry of the range is now the page the CPU is about to map there (or none): the
+    // coherence check of the invalidations inside it has nothing left to find.
+    if (mirror && rewritten === n)
+      for (let j = this.pending.length - 1; j >= 0; j--) {
+        const p = this.pending[j]!;
+        if (p.mirror === mirror && p.start >= mig.start && p.end <= mig.end) this.pending.splice(j, 1);
+      }
+    return moved;
+  }
+
+  /** device_pt_map_pfns (hmm-lab.d.ts): dmirror_do_fault, the entries of a valid range mapped. */
+  mapPfns(mirror: PluginMirror, slot: RangeSlot, write: boolean): number {
+    const r = slot.range;
+    const h = r.hmm ?? (r.vma?.vm_mm.hmm as hmm | null | undefined);
+    // Only entries the kernel filled, while no invalidation has touched them, are the CPU's.
+    if (!slot.filled || !h?.ranges.has(r) || !r.valid) return -EAGAIN;
+    if (h.mm !== mirror.mm)
+      throw new HostError(-EINVAL, `device_pt_map_pfns: the range is not of mirror ${mirror.handle}'s mm`);
+    const k = this.k;
+    const ps = k.c.PAGE_SIZE;
+    if (r.start % ps || r.end % ps) return -EINVAL;
+    const n = Math.min(r.pfns.length, (r.end - r.start) / ps);
+    const unit = 2 ** r.pfn_shift;
+    const wbit = r.flags[HMM_PFN_WRITE]!;
+    const dbit = r.flags[HMM_PFN_DEVICE_PRIVATE]!;
+    if (this.scratch.length < n) this.scratch = new Float64Array(r.pfns.length);
+    const entries = this.scratch;
+    for (let i = 0; i < n; i++) {
+      const v = r.pfns[i]!;
+      const page = hmm_pfn_to_page(k, r, v);
+      if (page < 0) {
+        k.WARN(`${this.label}: hmm_range_fault left ${hex(r.start + i * ps)} without a page`);
+        return -EFAULT;
+      }
+      const f = v % unit;
+      const w = (f & wbit) !== 0;
+      // Another device's memory (the rule device_pt_map keeps), or our device-private page
+      // read-only for a write: it must come home first. The kernel flags device entries.
+      if (is_zone_device_page(k, page) && !this.isMine(page)) return -EACCES;
+      if (write && !w && (dbit ? f & dbit : is_device_private_page(k, page))) return -EACCES;
+      entries[i] = page * 2 + (w ? 1 : 0);
+    }
+    const first = r.start / ps;
+    for (let i = 0; i < n; i++) mirror.pt.set(first + i, entries[i]!);
+    return n;
+  }
+
+  /** Scratch entries of device_pt_map_pfns. */
+  private scratch = new Float64Array(256);
 
   /**
    * Take every device page of this driver still in use home, as the driver core would for a
@@ -861,6 +1176,7 @@ export class PluginDriver implements DeviceDriver {
       pages: a.pages,
       buffer: a.buffer ? 1 : 0,
       bufferSize: a.buffer?.length ?? 0,
+      write: a.write === true,
     };
     this.cmdBuffer = a.buffer;
     let r: Outcome;
@@ -952,7 +1268,7 @@ export class PluginDriver implements DeviceDriver {
   addDevmem(devmem: hmm_devmem): number {
     const h = this.newHandle();
     this.devmems.set(h, devmem);
-    this.pgmapIds.add(devmem.pagemap.id);
+    this.pgmapIds[devmem.pagemap.id] = 1;
     if (!this.bound.devmem) this.bound.devmem = devmem;
     return h;
   }

@@ -55,6 +55,7 @@ const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 const HELPERS: (keyof PreludeHelpers)[] = [
   'out',
   'numbersIn',
+  'typedIn',
   'decode',
   'describe',
   'hostError',

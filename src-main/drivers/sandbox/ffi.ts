@@ -117,10 +117,21 @@ export class RawVm {
 
   /** Set argument `i` of the next call (argc <= 32). */
   setArg(i: number, ptr: number): void {
+    this.args()[i] = ptr;
+  }
+
+  /** Set the arguments of the next call (at most 32), the heap looked at once. */
+  setArgs(ptrs: readonly number[]): void {
+    const view = this.args();
+    for (let i = 0; i < ptrs.length; i++) view[i] = ptrs[i]!;
+  }
+
+  /** The argument slots, over the heap as it is now (it moves when the engine's memory grows). */
+  private args(): Uint32Array {
     if (this.argvView.buffer !== this.em.HEAPU8.buffer) {
       this.argvView = new Uint32Array(this.em.HEAPU8.buffer, this.argv, ARGV_SLOTS);
     }
-    this.argvView[i] = ptr;
+    return this.argvView;
   }
 
   get maxArgs(): number {
@@ -193,13 +204,14 @@ export class RawVm {
   }
 
   /** A new ArrayBuffer holding `values` as float64s (owned). */
-  newFloat64s(values: readonly number[]): number {
+  newFloat64s(values: readonly number[] | Float64Array): number {
     const n = values.length;
     // QuickJS takes the malloc'd block over and frees it with the ArrayBuffer.
     const data = this.em._malloc(n * 8);
     if (data % 8 === 0) {
       const heap = new Float64Array(this.em.HEAPU8.buffer, data, n);
-      for (let i = 0; i < n; i++) heap[i] = values[i]!;
+      if (values instanceof Float64Array) heap.set(values);
+      else for (let i = 0; i < n; i++) heap[i] = values[i]!;
     } else this.em.HEAPU8.set(new Uint8Array(Float64Array.from(values).buffer), data);
     return this.ffi.QTS_NewArrayBuffer(this.ctx, data, n * 8);
   }

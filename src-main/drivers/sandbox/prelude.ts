@@ -13,6 +13,8 @@ export interface PreludeHelpers {
   out: unknown;
   /** (ArrayBuffer of float64s, count) -> a plain array of those numbers. */
   numbersIn: unknown;
+  /** (ArrayBuffer of float64s) -> a Float64Array over it (a batch the host passes as a view). */
+  typedIn: unknown;
   /** (json) -> the value. */
   decode: unknown;
   /** (thrown) -> JSON {name, message, stack, errno?}, read defensively. */
@@ -52,6 +54,13 @@ export const PRELUDE_SOURCE = String.raw`(function prelude(seed, maxString, maxD
   const TypeErrorCtor = TypeError;
   const ObjectProto = O.prototype;
   const ArrayProto = Array.prototype;
+  const Float64Proto = Float64Array.prototype;
+  // The typed array accessors, captured: a plugin may redefine them on the prototypes later.
+  const TypedProto = getProto(Float64Proto);
+  const bufferOf = getDesc(TypedProto, 'buffer').get;
+  const byteOffsetOf = getDesc(TypedProto, 'byteOffset').get;
+  const byteLengthOf = getDesc(TypedProto, 'byteLength').get;
+  const sliceBuffer = ArrayBuffer.prototype.slice;
 
   // No code from strings: eval is gone and every function constructor throws. The host compiles the
   // plugin itself; nothing at run time needs a parser (and a parser is what deep nesting overflows).
@@ -199,6 +208,15 @@ export const PRELUDE_SOURCE = String.raw`(function prelude(seed, maxString, maxD
   // A dense plain array of finite numbers (a batch of pfns or flags) crosses as the bytes of a
   // Float64Array: QuickJS formats and parses numbers slowly, and these arrays are the bulk of traffic.
   function out(value) {
+    // A Float64Array leaves as a copy of its bytes, without a loop in the engine; the host checks
+    // every number (and the count) again.
+    if (value !== null && typeof value === 'object' && getProto(value) === Float64Proto) {
+      const bytes = apply(byteLengthOf, value, []);
+      if (bytes === 0) return '[]';
+      if (bytes > maxNodes * 8) return '!: more than ' + maxNodes + ' values';
+      const at = apply(byteOffsetOf, value, []);
+      return apply(sliceBuffer, apply(bufferOf, value, []), [at, at + bytes]);
+    }
     if (isArray(value) && getProto(value) === ArrayProto) {
       const n = value.length;
       if (n > 0 && n <= maxNodes) {
@@ -221,6 +239,10 @@ export const PRELUDE_SOURCE = String.raw`(function prelude(seed, maxString, maxD
     const a = new ArrayCtor(n);
     for (let i = 0; i < n; i++) a[i] = f[i];
     return a;
+  }
+
+  function typedIn(buf) {
+    return new Float64ArrayCtor(buf);
   }
 
   function decode(json) {
@@ -315,5 +337,5 @@ export const PRELUDE_SOURCE = String.raw`(function prelude(seed, maxString, maxD
     return typeof x === 'function' ? x : undefined;
   }
 
-  return { out, numbersIn, decode, describe, hostError, deepFreeze, exportPaths, lookup };
+  return { out, numbersIn, typedIn, decode, describe, hostError, deepFreeze, exportPaths, lookup };
 })`;

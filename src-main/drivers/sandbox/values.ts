@@ -6,8 +6,12 @@ import { EINVAL } from '../../kernel/include/errno';
 
 export type PlainValue = null | boolean | number | string | PlainValue[] | { [key: string]: PlainValue };
 
-/** An argument or result: plain data, or undefined (a missing argument, a void callback). */
-export type CallValue = PlainValue | undefined;
+/**
+ * An argument or result: plain data, or undefined (a missing argument, a void callback). A
+ * Float64Array the host passes enters the plugin as a Float64Array (a batch of entries, copied in
+ * one piece); one the plugin passes or returns reaches the host as an array of numbers.
+ */
+export type CallValue = PlainValue | Float64Array | undefined;
 
 export interface ValueLimits {
   /** Longest string, in UTF-16 units. */
@@ -94,6 +98,7 @@ export function describe(v: CallValue): string {
   if (v === undefined) return 'undefined';
   if (typeof v === 'string') return v.length > 40 ? `a string of ${v.length} characters` : JSON.stringify(v);
   if (Array.isArray(v)) return `an array of ${v.length}`;
+  if (v instanceof Float64Array) return `a Float64Array of ${v.length}`;
   if (typeof v === 'object' && v !== null) return 'an object';
   return String(v);
 }

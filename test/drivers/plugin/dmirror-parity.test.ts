@@ -180,3 +180,33 @@ describe('plugins/dmirror: the same behaviour as the built-in dmirror', () => {
     ]);
   });
 });
+
+describe('plugins/dmirror: fault_in, the device faulting a range in where it is', () => {
+  it('256-page rounds through hmm_range_fault; a page on the other device comes home; the device maps what the CPU maps', async () => {
+    const l = await pluginLab(machine('plugin:dmirror'));
+    const pages = 600;
+    l.op({ op: 'spawn', proc: 'p' });
+    l.op({ op: 'mmap', proc: 'p', name: 'big', length: pages * PAGE, ...ANON });
+    l.op({ op: 'store', proc: 'p', at: 'big', fill: { pattern: 'index' } });
+    l.op({ op: 'open', proc: 'p', device: 'gpu0' });
+    l.op({ op: 'open', proc: 'p', device: 'gpu1' });
+    l.op({ op: 'device', proc: 'p', device: 'gpu1', cmd: 'migrate', at: 'big', pages: 4 });
+    expect(l.op({ op: 'device', proc: 'p', device: 'gpu0', cmd: 'fault_in', at: 'big' })).toMatchObject({
+      ret: 0,
+      cpages: pages,
+      faults: 3,
+    });
+    expect(check_mirror_coherence(l.k)).toEqual([]);
+    const task = l.u.procs.get('p')!;
+    const base = l.u.mappings.get('big')!.addr;
+    // gpu1's pages came home (asked for again with HMM_PFN_DEVICE_PRIVATE); nothing migrated to gpu0.
+    expect(cpuPages(l, 'p', 'big')).toEqual(new Array(pages).fill('page:ram:w'));
+    const pt = l.plugin('gpu0').pageTable(task.mm!)!;
+    expect(pt.size).toBe(pages);
+    for (const i of [0, 3, 255, 256, 599]) {
+      const cpu = cpu_view_of(l.k, task.mm!, base + i * PAGE) as { pfn: number };
+      expect(pt.get(base / PAGE + i)).toBe(l.k.mem.pfn_to_page(cpu.pfn) * 2 + 1);
+    }
+    expect(l.reports).toEqual([]);
+  });
+});
