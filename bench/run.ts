@@ -20,7 +20,17 @@ export interface MigrateFigures {
   faultsPerSec: number;
   toDevicePagesPerSec: number;
   toSystemPagesPerSec: number;
+  /** Round trips after the first pass: medians of `loops`, with `batch` and `bigBatch` pages per call. */
+  loops: number;
+  loopToDevicePagesPerSec: number;
+  loopToSystemPagesPerSec: number;
+  bigBatch: number;
+  bigToDevicePagesPerSec: number;
+  bigToSystemPagesPerSec: number;
   deviceFaultsPerSec: number;
+  /** Device faults on pages missing from the device page table, hmm_range_fault per `rangeFaultPages`. */
+  rangeFaultPages: number;
+  rangeFaultsPerSec: number;
 }
 
 /** Nanoseconds per page of each operation (bench/native.c and bench/kernel-ops.ts). */
@@ -51,15 +61,70 @@ export interface SandboxFigures {
   timeoutMs: number;
 }
 
-/** Device faults through a driver plugin (bench/plugin-faults.ts). */
+/** Migrations and faults through the dmirror plugin in its sandbox (bench/plugin-faults.ts). */
 export interface PluginFaultFigures {
+  /** Pages moved system -> device -> system per round, and the rounds. */
+  migrationPages: number;
+  migrationRounds: number;
+  /** Page migrations (either way) per second over the loop. */
+  migrationsPerSec: number;
+  toDevicePagesPerSec: number;
+  toSystemPagesPerSec: number;
+  /** Device faults served through hmm_range_fault in 256-page rounds (the fault_in command). */
+  deviceFaults: number;
+  deviceFaultsPerSec: number;
+  /** CPU faults on device entries, each served by the plugin's fault callback. */
   faults: number;
   faultMs: number;
   faultsPerSec: number;
-  /** Wall time per CPU fault on a device entry served by the plugin's fault callback. */
   faultUs: number;
-  /** The dmirror plugin's migrate command, 64-page migrate_vma batches. */
-  migratePagesPerSec: number;
+}
+
+/** The Run view in Chromium during a run of 10 million events (bench/renderer.ts): one run. */
+export interface RendererFigures {
+  /** Events the lab aggregated (RunSeries.events). */
+  events: number;
+  accesses: number;
+  /** Wall time from Play to the run's end. */
+  run_ms: number;
+  /** `series` events the lab pushed meanwhile: plot updates. */
+  updates: number;
+  /** From the Chromium trace, renderer main thread: longest gap between animation frames. */
+  longest_frame_ms: number;
+  /** From the trace: longest RunTask on the renderer main thread, wall time and its CPU time. */
+  longest_task_ms: number;
+  longest_task_cpu_ms: number;
+  /** CPU the renderer main thread used during the run, % of one core. */
+  main_thread_cpu_percent: number;
+  frames: number;
+  tasks_over_50ms: number;
+  /** The same measured in the page: rAF gaps and PerformanceObserver long tasks (0: none over 50 ms). */
+  in_page: { longest_frame_ms: number; longest_task_ms: number };
+  /** The host's 1-minute load average when the run started and ended: other processes' share of the cpus. */
+  load_average: [number, number];
+  /** The trace JSON (opens in the DevTools Performance panel) and a screenshot after the run. */
+  trace: string;
+  trace_bytes: number;
+  screenshot: string;
+}
+
+export type ScalePhase = 'boot' | 'mmap' | 'touch' | 'to_device' | 'verify_device' | 'to_system' | 'verify';
+
+/** Issue 7's scale run (bench/scale.ts): 32 GiB to a device and back on the 64 + 64 GiB machine. */
+export interface ScaleFigures {
+  /** Struct pages of the simulated machine. */
+  pages: number;
+  /** The whole process's high-water resident set (the target is 1.5 GiB). */
+  peak_rss_bytes: number;
+  touched_pages: number;
+  /** Pages per migrate_vma call. */
+  batch: number;
+  /** Node and the loaded modules, before the machine boots. */
+  rss_at_start_bytes: number;
+  heap_used_bytes: number;
+  seconds: Record<ScalePhase, number>;
+  /** The high-water mark after each phase: which phase set the peak. */
+  peak_rss_after: Record<ScalePhase, number>;
 }
 
 export interface BenchReport {
@@ -67,14 +132,20 @@ export interface BenchReport {
   runs: number;
   /** Simulator time per operation over the real kernel's, measured in the same run (null without a C compiler). */
   vs_kernel: Record<Exclude<keyof OpFigures, 'pages'>, number> | null;
+  /** Page migrations per second, system -> device -> system through the dmirror plugin. */
   migrations_per_s: number;
+  /** Device faults per second through the dmirror plugin (hmm_range_fault, 256-page rounds). */
   device_faults_per_s: number;
-  scale: { pages: number; peak_rss_bytes: number };
+  /** The built-in driver's: migrate_vma the slower way, CPU faults on device entries. */
+  builtin_migrations_per_s: number;
+  builtin_device_faults_per_s: number;
+  scale: ScaleFigures;
   boot: BootFigures;
   migrate: MigrateFigures;
   ops: { simulator: OpFigures; native: OpFigures | null };
   sandbox: SandboxFigures;
   pluginFaults: PluginFaultFigures;
+  renderer: RendererFigures;
 }
 
 const OP_PAGES = 65536;
@@ -137,10 +208,16 @@ export async function runBenchmarks(opts: {
     ),
   );
   const pluginFaults = medians(
-    repeat('100,000 device faults through the dmirror plugin', () =>
+    repeat('migrations and device faults through the dmirror plugin', () =>
       runScript<PluginFaultFigures>('./plugin-faults.ts'),
     ),
   );
+  // One run only: it plays 10 million events in Chromium, which takes minutes.
+  progress('the Run view in Chromium during a run of 10 million events (one run)');
+  const renderer = runScript<RendererFigures>('./renderer.ts');
+  // One run only: 8M pages each way take minutes.
+  progress('scale: 32 GiB touched, migrated to a 64 GiB dmirror device and back (one run)');
+  const scale = runScript<ScaleFigures>('./scale.ts');
   // One process each, which takes its own medians over `runs` rounds.
   progress(`mmap/touch/fork/mprotect/munmap of ${OP_PAGES} pages in the simulator`);
   const simulator = runScript<OpFigures>('./kernel-ops.ts', [String(OP_PAGES), String(runs)]);
@@ -161,14 +238,18 @@ export async function runBenchmarks(opts: {
           munmap_page: ratio('munmap_page'),
         }
       : null,
-    migrations_per_s: Math.min(migrate.toDevicePagesPerSec, migrate.toSystemPagesPerSec),
-    device_faults_per_s: migrate.deviceFaultsPerSec,
-    scale: { pages: boot.pages, peak_rss_bytes: boot.rssBytes },
+    // Through the bundled dmirror plugin in its sandbox; the built-in driver's as builtin_*.
+    migrations_per_s: pluginFaults.migrationsPerSec,
+    device_faults_per_s: pluginFaults.deviceFaultsPerSec,
+    builtin_migrations_per_s: Math.min(migrate.toDevicePagesPerSec, migrate.toSystemPagesPerSec),
+    builtin_device_faults_per_s: migrate.deviceFaultsPerSec,
+    scale,
     boot,
     migrate,
     ops: { simulator, native },
     sandbox,
     pluginFaults,
+    renderer,
   };
 }
 
@@ -176,8 +257,10 @@ const rate = (perSec: number): string => Math.round(perSec).toLocaleString('en-U
 const ns = (v: number): string => `${v.toFixed(0)} ns`;
 
 export function formatReport(r: BenchReport): string {
-  const { boot: b, migrate: m, ops, sandbox: s, pluginFaults: pf } = r;
+  const { boot: b, migrate: m, ops, sandbox: s, pluginFaults: pf, renderer: rv } = r;
+  const { scale: sc } = r;
   const us = (v: number): string => `${v.toFixed(2)} us`;
+  const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
   const opRow = (label: string, f: Exclude<keyof OpFigures, 'pages'>): string =>
     `| ${label} | ${ns(ops.simulator[f])} | ${ops.native ? ns(ops.native[f]) : 'n/a'} | ${r.vs_kernel ? r.vs_kernel[f].toFixed(2) : 'n/a'} |`;
   return [
@@ -188,11 +271,16 @@ export function formatReport(r: BenchReport): string {
     `| boot 64 GiB RAM + 64 GiB device (${b.pages} struct pages) | ${b.bootMs.toFixed(0)} ms |`,
     `| memmap: JS heap per page | ${b.heapBytesPerPage.toFixed(2)} B |`,
     `| memmap: typed arrays per page (reserved) | ${b.arrayBytesPerPage.toFixed(1)} B |`,
-    `| resident set after boot | ${(b.rssBytes / 2 ** 20).toFixed(0)} MiB |`,
+    `| resident set after boot | ${mib(b.rssBytes)} |`,
+    `| scale: ${sc.touched_pages} pages (${(sc.touched_pages * 4096) / 2 ** 30} GiB) of ${sc.pages} touched, to the device and back, stamps checked: peak resident set | ${mib(sc.peak_rss_bytes)} (target 1536 MiB) |`,
+    `| scale phases: touch / migrate to device / device check / migrate home / stamp check | ${(['touch', 'to_device', 'verify_device', 'to_system', 'verify'] as const).map((p) => sc.seconds[p].toFixed(1)).join(' / ')} s |`,
     `| 1 GiB anonymous, touched page by page (${m.pages} CPU faults) | ${rate(m.faultsPerSec)} faults/s |`,
     `| migrate_vma to device private memory (dmirror, ${m.batch}-page batches) | ${rate(m.toDevicePagesPerSec)} pages/s |`,
     `| migrate_vma back to system memory | ${rate(m.toSystemPagesPerSec)} pages/s |`,
+    `| migrate_vma round trips in a loop, ${m.batch}-page batches: to device / back (median of ${m.loops}) | ${rate(m.loopToDevicePagesPerSec)} / ${rate(m.loopToSystemPagesPerSec)} pages/s |`,
+    `| migrate_vma round trips in a loop, ${m.bigBatch}-page batches: to device / back (median of ${m.loops}) | ${rate(m.bigToDevicePagesPerSec)} / ${rate(m.bigToSystemPagesPerSec)} pages/s |`,
     `| CPU faults on device entries, each migrating its page home | ${rate(m.deviceFaultsPerSec)} faults/s |`,
+    `| device faults on pages missing from its page table, hmm_range_fault in ${m.rangeFaultPages}-page batches | ${rate(m.rangeFaultsPerSec)} faults/s |`,
     `| plugin call: fault(addr, write) into QuickJS and an int back | ${us(s.callUs)} (100,000 in ${s.calls100kMs.toFixed(0)} ms) |`,
     `| plugin call that calls one host function | ${us(s.callWithHostUs)} |`,
     `| plugin -> host function call | ${us(s.hostCallUs)} |`,
@@ -201,7 +289,9 @@ export function formatReport(r: BenchReport): string {
     `| plugin load (compile TS, new engine, evaluate): first / later | ${s.firstLoadMs.toFixed(0)} / ${s.loadMs.toFixed(1)} ms |`,
     `| endless loop stopped by the default budget (1,000 polls) | ${s.timeoutMs.toFixed(0)} ms |`,
     `| ${pf.faults.toLocaleString('en-US')} CPU faults on device entries through the dmirror plugin's fault callback | ${rate(pf.faultsPerSec)} faults/s (${us(pf.faultUs)} each, ${(pf.faultMs / 1000).toFixed(2)} s) |`,
-    `| the dmirror plugin's migrate command (64-page migrate_vma batches) | ${rate(pf.migratePagesPerSec)} pages/s |`,
+    `| dmirror plugin: ${pf.migrationPages} pages system -> device -> system x${pf.migrationRounds} (migrate, migrate_to_sys) | ${rate(pf.migrationsPerSec)} page migrations/s (to device ${rate(pf.toDevicePagesPerSec)}, home ${rate(pf.toSystemPagesPerSec)}) |`,
+    `| dmirror plugin: ${pf.deviceFaults} device faults, hmm_range_fault in 256-page rounds (fault_in) | ${rate(pf.deviceFaultsPerSec)} faults/s |`,
+    `| Run view in Chromium: ${rv.events.toLocaleString('en-US')} events in ${(rv.run_ms / 1000).toFixed(0)} s, ${rv.updates} plot updates; renderer main thread's longest frame / task | ${rv.longest_frame_ms.toFixed(0)} / ${rv.longest_task_ms.toFixed(0)} ms (trace ${rv.trace}) |`,
     '',
     `| per page, ${ops.simulator.pages} pages | simulator | real kernel | ratio |`,
     '|---|---|---|---|',
