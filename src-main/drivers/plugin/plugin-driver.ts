@@ -83,6 +83,7 @@ import {
   type migrate_vma_ops,
 } from '../../kernel/mm/migrate';
 import { find_vma } from '../../kernel/mm/mmap';
+import { alloc_pages_bulk, GFP_HIGHUSER } from '../../kernel/mm/page_alloc';
 import { rmap_walk } from '../../kernel/mm/rmap';
 import type { request_queue } from '../../kernel/block/blk-core';
 import type { BoundDevice } from '../builtin';
@@ -757,6 +758,9 @@ export class PluginDriver implements DeviceDriver {
   private readonly oneSrc = new Float64Array(1);
   private readonly oneDst = new Float64Array(1);
   private oneBusy = false;
+  /** migrateAllocSystem's entries to bring home and their new pages, kept between calls. */
+  private homeIdx = new Int32Array(0);
+  private homePages = new Int32Array(0);
 
   private allocAndCopy(
     vma: vm_area_struct,
@@ -992,21 +996,35 @@ export class PluginDriver implements DeviceDriver {
     const { src, dst } = mig;
     const n = (mig.end - mig.start) / ps;
     mig.filled = true;
-    let copied = 0;
-    let failed = 0;
+    // The entries to bring home, then their pages in one batch: what
+    // hmm_vma_alloc_locked_page at each would give, without each page's buddy list updates.
+    if (this.homeIdx.length < n) {
+      this.homeIdx = new Int32Array(n);
+      this.homePages = new Int32Array(n);
+    }
+    const idx = this.homeIdx;
+    const pages = this.homePages;
+    let want = 0;
     for (let i = 0; i < n; i++) {
       const s = src[i]!;
       const f = migrate_pfn_flags(s);
       if (!(f & MIGRATE_PFN_MIGRATE) || !(f & MIGRATE_PFN_DEVICE) || dst[i] !== 0) continue;
       const spage = mem.pfn_to_page(Math.floor(s / MPFN_UNIT));
-      if (spage < 0 || !this.isMine(spage)) continue;
-      const page = hmm_vma_alloc_locked_page(k, mig.vma, mig.start + i * ps);
+      if (spage >= 0 && this.isMine(spage)) idx[want++] = i;
+    }
+    alloc_pages_bulk(k, GFP_HIGHUSER, want, pages);
+    let copied = 0;
+    let failed = 0;
+    for (let j = 0; j < want; j++) {
+      const i = idx[j]!;
+      const page = pages[j]!;
       if (page < 0) {
         dst[i] = MIGRATE_PFN_ERROR;
         failed++;
         continue;
       }
-      copy_highpage(k, page, spage);
+      lock_page(k, page);
+      copy_highpage(k, page, mem.pfn_to_page(Math.floor(src[i]! / MPFN_UNIT)));
       dst[i] = migrate_pfn(mem.page_to_pfn(page)) + MIGRATE_PFN_LOCKED;
       copied++;
     }

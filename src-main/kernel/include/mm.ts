@@ -5,7 +5,7 @@ import { MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_PUBLIC } from './memremap';
 import { ZONE_DEVICE } from './mmzone';
 import { flags_zone, PG_anon, PG_dirty, PG_head, PG_locked, PG_swapbacked, PG_uptodate } from './page-flags';
 import { percpu_ref_get, percpu_ref_put } from '../lib/percpu-refcount';
-import { __free_pages } from '../mm/page_alloc';
+import { __free_pages, free_unref_page_list } from '../mm/page_alloc';
 
 export function page_zonenum(k: Kernel, page: number): number {
   return flags_zone(k.mem.flags[page]!);
@@ -90,10 +90,34 @@ function __put_page(k: Kernel, page: number, count: number): void {
     if (pgmap.ref) percpu_ref_put(pgmap.ref);
   } else if (count === 0 && !is_zone_device_page(k, page)) {
     // A compound page goes back whole; its order is in the head's page_private.
-    const flags = k.mem.flags[page]!;
-    const order = flags & PG_head ? k.mem.priv[page]! : 0;
-    k.mem.flags[page] = (flags & ~(PG_head | PG_anon | PG_swapbacked | PG_dirty | PG_uptodate)) >>> 0;
-    k.mem.mapping[page] = 0;
+    const order = k.mem.flags[page]! & PG_head ? k.mem.priv[page]! : 0;
+    free_pages_prepare(k, page);
     __free_pages(k, page, order);
   }
+}
+
+/** free_pages_prepare: a system page losing its last reference forgets its use. */
+function free_pages_prepare(k: Kernel, page: number): void {
+  const flags = k.mem.flags[page]!;
+  k.mem.flags[page] = (flags & ~(PG_head | PG_anon | PG_swapbacked | PG_dirty | PG_uptodate)) >>> 0;
+  k.mem.mapping[page] = 0;
+}
+
+/**
+ * release_pages: put_page on pages[0..n) in order, except that the order-0 system pages
+ * whose last reference goes reach the buddy allocator together at the end
+ * (free_unref_page_list), as the kernel's per-cpu lists batch them. Reuses `pages`.
+ */
+export function release_pages(k: Kernel, pages: Int32Array, n: number): void {
+  let nfree = 0;
+  for (let i = 0; i < n; i++) {
+    const page = pages[i]!;
+    if (k.mem.refcount[page] === 1 && !is_zone_device_page(k, page) && !(k.mem.flags[page]! & PG_head)) {
+      k.mem.refcount[page] = 0;
+      free_pages_prepare(k, page);
+      // nfree <= i: the list of pages to free overwrites entries already put.
+      pages[nfree++] = page;
+    } else put_page(k, page);
+  }
+  free_unref_page_list(k, pages, nfree);
 }

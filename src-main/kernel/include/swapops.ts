@@ -32,7 +32,8 @@ export function swapTypes(maxSwapfilesShift: number): SwapTypes {
   };
 }
 
-const SWP_TYPE_SHIFT = 2 ** 9;
+const SWP_TYPE_FIRST_BIT = 9;
+const SWP_TYPE_SHIFT = 2 ** SWP_TYPE_FIRST_BIT;
 const SWP_OFFSET_SHIFT = 2 ** 14;
 
 /** swp_entry_t: offset * 2^8 + type (type < 2^8), a number below 2^53. */
@@ -43,8 +44,9 @@ export function swp_entry(type: number, offset: number): swp_entry_t {
 }
 
 export function swp_type(e: swp_entry_t): number {
-  // Not `e % 256`: on a double that is a slow fmod call.
-  return e - Math.floor(e / 256) * 256;
+  // Not `e % 256` (a slow fmod call on a double): an integer below 2^53 keeps its low 32
+  // bits exact through ToInt32, so the mask is exact.
+  return e & 0xff;
 }
 
 export function swp_offset(e: swp_entry_t): number {
@@ -57,9 +59,8 @@ export function is_swap_pte(pte: number): boolean {
 }
 
 export function pte_to_swp_entry(pte: number): swp_entry_t {
-  const offset = Math.floor(pte / SWP_OFFSET_SHIFT);
-  const type = Math.floor((pte - offset * SWP_OFFSET_SHIFT) / SWP_TYPE_SHIFT);
-  return swp_entry(type, offset);
+  // The type's bits are below bit 32: masked exactly, as swp_type.
+  return swp_entry((pte & (SWP_OFFSET_SHIFT - 1)) >>> SWP_TYPE_FIRST_BIT, Math.floor(pte / SWP_OFFSET_SHIFT));
 }
 
 export function swp_entry_to_pte(e: swp_entry_t): number {

@@ -23,6 +23,7 @@ import {
   page_count,
   page_mapcount,
   put_page,
+  release_pages,
   trylock_page,
   unlock_page,
 } from '../include/mm';
@@ -106,8 +107,9 @@ export function migrate_pfn(pfn: number): number {
 
 /** The MIGRATE_PFN_* bits of an entry (entries exceed 2^32: no bitwise ops on the whole). */
 export function migrate_pfn_flags(mpfn: number): number {
-  // Not `mpfn % MIGRATE_PFN_UNIT`: on a double that is a slow fmod call.
-  return mpfn - Math.floor(mpfn / MIGRATE_PFN_UNIT) * MIGRATE_PFN_UNIT;
+  // Not `mpfn % MIGRATE_PFN_UNIT` (a slow fmod call on a double): the flag bits are below
+  // bit 32 of an integer under 2^53, which ToInt32 keeps exact.
+  return mpfn & (MIGRATE_PFN_UNIT - 1);
 }
 
 export function migrate_pfn_has(mpfn: number, flag: number): boolean {
@@ -199,6 +201,8 @@ interface migrate_vma_state {
    */
   rmapped: boolean;
   cursor: pte_cursor;
+  /** The pages whose references finalize drops (up to two an entry), for release_pages. */
+  release: Int32Array;
 }
 
 /** What a call needs per page besides src and dst, kept between calls (which may nest). */
@@ -206,6 +210,7 @@ interface migrate_vma_scratch {
   pages: Int32Array;
   newpages: Int32Array;
   cursor: pte_cursor;
+  release: Int32Array;
 }
 
 const migrate_vma_scratches: migrate_vma_scratch[] = [];
@@ -225,14 +230,28 @@ function migrate_vma_state_get(
       pages: new Int32Array(npages),
       newpages: new Int32Array(npages),
       cursor: { mm: null, base: 0, table: -1 },
+      release: new Int32Array(2 * npages),
     };
-  const { pages, newpages, cursor } = scratch;
-  return { vma, src, dst, pages, newpages, start, end, npages: 0, cpages: 0, rmapped: false, cursor };
+  const { pages, newpages, cursor, release } = scratch;
+  return {
+    vma,
+    src,
+    dst,
+    pages,
+    newpages,
+    start,
+    end,
+    npages: 0,
+    cpages: 0,
+    rmapped: false,
+    cursor,
+    release,
+  };
 }
 
 function migrate_vma_state_put(m: migrate_vma_state): void {
   pte_cursor_reset(m.cursor);
-  migrate_vma_scratches.push({ pages: m.pages, newpages: m.newpages, cursor: m.cursor });
+  migrate_vma_scratches.push({ pages: m.pages, newpages: m.newpages, cursor: m.cursor, release: m.release });
 }
 
 function is_device_public_page(k: Kernel, page: number): boolean {
@@ -634,9 +653,11 @@ function remove_migration_ptes(k: Kernel, cur: pte_cursor, old: number, page: nu
  * migrate_vma_finalize: migration entries map the new page where migration succeeded,
  * the old one where it failed; unlock both and drop the migration's references, so an
  * old device page returns to its driver (refcount 1) and an old system page is freed.
+ * The references go at the end, in order, so that the freed system pages reach the buddy
+ * allocator as one list (the kernel's putback_lru_page frees them through per-cpu lists).
  */
 function migrate_vma_finalize(k: Kernel, m: migrate_vma_state): number {
-  const { src, pages, newpages, npages, start } = m;
+  const { src, pages, newpages, npages, start, release } = m;
   const PAGE_SIZE = k.c.PAGE_SIZE;
   const cur = m.cursor;
   pte_cursor_reset(cur);
@@ -644,6 +665,7 @@ function migrate_vma_finalize(k: Kernel, m: migrate_vma_state): number {
   // mmap_sem): then only rmap knows where the entries are.
   const direct = !m.rmapped && vma_lookup(m.vma.vm_mm, start) === m.vma && m.vma.vm_end >= m.end;
   let migrated = 0;
+  let n = 0;
   for (let i = 0, addr = start; i < npages; i++, addr += PAGE_SIZE) {
     let newpage = newpages[i]!;
     const page = pages[i]!;
@@ -652,14 +674,14 @@ function migrate_vma_finalize(k: Kernel, m: migrate_vma_state): number {
     if (page < 0) {
       if (newpage >= 0) {
         unlock_page(k, newpage);
-        put_page(k, newpage);
+        release[n++] = newpage;
       }
       continue;
     }
     if (!moved) {
       if (newpage >= 0) {
         unlock_page(k, newpage);
-        put_page(k, newpage);
+        release[n++] = newpage;
       }
       newpage = page;
     }
@@ -667,12 +689,13 @@ function migrate_vma_finalize(k: Kernel, m: migrate_vma_state): number {
     else remove_migration_ptes(k, cur, page, newpage);
     unlock_page(k, page);
     m.cpages--;
-    put_page(k, page);
+    release[n++] = page;
     if (newpage !== page) {
       unlock_page(k, newpage);
-      put_page(k, newpage);
+      release[n++] = newpage;
     }
   }
+  release_pages(k, release, n);
   return migrated;
 }
 

@@ -81,6 +81,32 @@ export function __free_pages(k: Kernel, page: number, order: number): void {
   list_add(k, z, page, order);
 }
 
+/**
+ * free_unref_page_list: free the order-0 pages pages[0..n), each with no reference left,
+ * as n calls of __free_pages(page, 0) in that order would. Consecutive pages that make up
+ * an aligned block (within one section and zone) go as that block: freed one by one they
+ * would merge into it, every list update on the way undone by the next.
+ */
+export function free_unref_page_list(k: Kernel, pages: Int32Array, n: number): void {
+  const flags = k.mem.flags;
+  const pps = k.c.PAGES_PER_SECTION;
+  for (let i = 0; i < n;) {
+    const page = pages[i]!;
+    const zone = flags_zone(flags[page]!);
+    let order = 0;
+    grow: while (order < MAX_ORDER - 1) {
+      const size = 2 << order;
+      if (page & (size - 1) || size > pps || i + size > n) break;
+      // Page indices in one section are as aligned as its pfns (see __free_pages).
+      for (let j = size >> 1; j < size; j++)
+        if (pages[i + j] !== page + j || flags_zone(flags[page + j]!) !== zone) break grow;
+      order++;
+    }
+    __free_pages(k, page, order);
+    i += 1 << order;
+  }
+}
+
 /** Take a block of 2^order pages from `z`, splitting a larger one if needed; -1 if none. */
 function rmqueue(k: Kernel, z: zone, order: number): number {
   for (let cur = order; cur < MAX_ORDER; cur++) {
@@ -95,6 +121,15 @@ function rmqueue(k: Kernel, z: zone, order: number): number {
   return -1;
 }
 
+/** prep_new_page: a page leaving the buddy allocator, referenced once. */
+function prep_new_page(k: Kernel, page: number): void {
+  const m = k.mem;
+  m.refcount[page] = 1;
+  m.mapcount[page] = 0;
+  m.mapping[page] = 0;
+  m.flags[page] = (m.flags[page]! & ~PG_reserved) >>> 0;
+}
+
 /** alloc_pages: a block of 2^order pages with refcount 1, or -1 (NULL). */
 export function alloc_pages(k: Kernel, gfp: number, order: number): number {
   if (k.fault.should_fail('alloc_pages')) return -1;
@@ -105,14 +140,63 @@ export function alloc_pages(k: Kernel, gfp: number, order: number): number {
     if (z.nr_free_pages < 1 << order) continue;
     const page = rmqueue(k, z, order);
     if (page < 0) continue;
-    const m = k.mem;
-    m.refcount[page] = 1;
-    m.mapcount[page] = 0;
-    m.mapping[page] = 0;
-    m.flags[page] = (m.flags[page]! & ~PG_reserved) >>> 0;
+    prep_new_page(k, page);
     return page;
   }
   return -1;
+}
+
+/**
+ * alloc_pages_bulk (a later kernel's batch allocator): pages[0..n) get what n calls of
+ * alloc_page(gfp) would return, in order, -1 where one would fail. A free block that the
+ * calls would split page by page (each taking the lowest page, the upper halves going to the
+ * lists' heads and being taken next) is taken whole and handed out in address order, so
+ * the free lists end as the single calls leave them without each page's list updates.
+ */
+export function alloc_pages_bulk(k: Kernel, gfp: number, n: number, pages: Int32Array): void {
+  // Pages [next, end) of the block at base taken from zone z are not handed out yet.
+  let base = 0;
+  let next = 0;
+  let end = 0;
+  let z: zone | null = null;
+  for (let i = 0; i < n; i++) {
+    if (k.fault.should_fail('alloc_pages')) {
+      pages[i] = -1;
+      continue;
+    }
+    if (next === end) {
+      // The first zone alloc_pages would take a page from: any with a free page.
+      z = null;
+      for (let zi = gfp_zone(gfp); zi >= 0 && !z; zi--)
+        if (k.node.node_zones[zi]!.nr_free_pages > 0) z = k.node.node_zones[zi]!;
+      let order = 0;
+      while (z && order < MAX_ORDER && z.free_area[order]!.head < 0) order++;
+      if (!z || order === MAX_ORDER) {
+        pages[i] = -1;
+        continue;
+      }
+      if (1 << order <= n - i) {
+        base = next = z.free_area[order]!.head;
+        list_del(k, z, base, order);
+        z.nr_free_pages -= 1 << order;
+        end = next + (1 << order);
+      } else {
+        base = next = rmqueue(k, z, 0);
+        end = next + 1;
+      }
+    }
+    prep_new_page(k, next);
+    pages[i] = next++;
+  }
+  // Failures left part of the last block: back as the single calls would have left it,
+  // its aligned pieces on the lists' heads.
+  for (let order = 0; next < end; order++) {
+    if ((next - base) & (1 << order)) {
+      list_add(k, z!, next, order);
+      z!.nr_free_pages += 1 << order;
+      next += 1 << order;
+    }
+  }
 }
 
 export function alloc_page(k: Kernel, gfp: number): number {

@@ -6,11 +6,18 @@ import {
   __free_pages,
   alloc_page,
   alloc_pages,
+  alloc_pages_bulk,
   GFP_KERNEL,
 } from '../../../src-main/kernel/mm/page_alloc';
 import { ZONE_DMA, ZONE_DMA32, ZONE_NORMAL } from '../../../src-main/kernel/include/mmzone';
 import { PG_buddy, PG_reserved } from '../../../src-main/kernel/include/page-flags';
-import { get_page, page_count, page_zonenum, put_page } from '../../../src-main/kernel/include/mm';
+import {
+  get_page,
+  page_count,
+  page_zonenum,
+  put_page,
+  release_pages,
+} from '../../../src-main/kernel/include/mm';
 
 /** nr_free of every order of a zone. */
 function freeArea(k: Kernel, zi: number): number[] {
@@ -174,5 +181,56 @@ describe('mm/page_alloc.c: the buddy allocator', () => {
     expect(alloc_pages(k, GFP_KERNEL, 0)).toBe(-1);
     expect(freeArea(k, ZONE_DMA32)).toEqual(before);
     expect(alloc_pages(k, GFP_KERNEL, 0)).toBeGreaterThanOrEqual(0);
+  });
+
+  it('alloc_pages_bulk hands out what as many alloc_page calls would, and leaves the same free lists', () => {
+    // Two identical machines, fragmented alike; one allocates page by page, the other in batches.
+    const [a, b] = [bootSmall(), bootSmall()];
+    for (const k of [a, b]) for (let i = 0; i < 5; i++) alloc_pages(k, GFP_KERNEL, i % 3);
+    const state = (k: Kernel): number[][] =>
+      [ZONE_DMA, ZONE_DMA32].map((zi) => [...freeArea(k, zi), k.node.node_zones[zi]!.nr_free_pages]);
+    const single = (n: number, dma = 0): number[] =>
+      Array.from({ length: n }, () => alloc_page(a, dma ? __GFP_DMA : GFP_KERNEL));
+    const bulk = (n: number, dma = 0): number[] => {
+      const pages = new Int32Array(n);
+      alloc_pages_bulk(b, dma ? __GFP_DMA : GFP_KERNEL, n, pages);
+      return [...pages];
+    };
+    for (const n of [1, 3, 64, 1000, 5]) expect(bulk(n)).toEqual(single(n));
+    expect(state(b)).toEqual(state(a));
+    // Failures injected in the middle of a block: the block's rest goes back in pieces.
+    for (const k of [a, b]) k.fault.inject('alloc_pages', { skip: 2, times: 3 });
+    expect(bulk(6)).toEqual(single(6));
+    expect(state(b)).toEqual(state(a));
+    // Exhausting ZONE_DMA: -1 for each page that alloc_page would not get.
+    expect(bulk(4000, 1)).toEqual(single(4000, 1));
+    expect(state(b)).toEqual(state(a));
+    const page = b.mem.pfn_to_page(b.mem.page_to_pfn(bulk(1)[0]!));
+    expect([page_count(b, page), b.mem.flags[page]! & (PG_buddy | PG_reserved)]).toEqual([1, 0]);
+  });
+
+  it('release_pages frees the pages whose last reference goes as put_page one by one would', () => {
+    const [a, b] = [bootSmall(), bootSmall()];
+    // Every free list of both zones, in list order.
+    const lists = (k: Kernel): number[][] =>
+      [ZONE_DMA, ZONE_DMA32].flatMap((zi) =>
+        k.node.node_zones[zi]!.free_area.map((area) => {
+          const l: number[] = [];
+          for (let p = area.head; p >= 0; p = k.mem.lruNext[p]!) l.push(p);
+          return l;
+        }),
+      );
+    const pagesA = Array.from({ length: 700 }, () => alloc_page(a, GFP_KERNEL));
+    const pagesB = Array.from({ length: 700 }, () => alloc_page(b, GFP_KERNEL));
+    expect(pagesB).toEqual(pagesA);
+    // Aligned runs, pieces of runs and strays; some pages keep a reference.
+    const order = [...pagesA.slice(3, 300), ...pagesA.slice(450, 700).reverse(), ...pagesA.slice(300, 450)];
+    for (const k of [a, b]) for (const p of pagesA.slice(100, 110)) get_page(k, p);
+    for (const p of order) put_page(a, p);
+    release_pages(b, Int32Array.from(order), order.length);
+    expect(lists(b)).toEqual(lists(a));
+    expect(pagesA.map((p) => [b.mem.refcount[p], b.mem.flags[p]])).toEqual(
+      pagesA.map((p) => [a.mem.refcount[p], a.mem.flags[p]]),
+    );
   });
 });
