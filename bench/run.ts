@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface BootFigures {
@@ -291,7 +291,7 @@ export function formatReport(r: BenchReport): string {
     `| ${pf.faults.toLocaleString('en-US')} CPU faults on device entries through the dmirror plugin's fault callback | ${rate(pf.faultsPerSec)} faults/s (${us(pf.faultUs)} each, ${(pf.faultMs / 1000).toFixed(2)} s) |`,
     `| dmirror plugin: ${pf.migrationPages} pages system -> device -> system x${pf.migrationRounds} (migrate, migrate_to_sys) | ${rate(pf.migrationsPerSec)} page migrations/s (to device ${rate(pf.toDevicePagesPerSec)}, home ${rate(pf.toSystemPagesPerSec)}) |`,
     `| dmirror plugin: ${pf.deviceFaults} device faults, hmm_range_fault in 256-page rounds (fault_in) | ${rate(pf.deviceFaultsPerSec)} faults/s |`,
-    `| Run view in Chromium: ${rv.events.toLocaleString('en-US')} events in ${(rv.run_ms / 1000).toFixed(0)} s, ${rv.updates} plot updates; renderer main thread's longest frame / task | ${rv.longest_frame_ms.toFixed(0)} / ${rv.longest_task_ms.toFixed(0)} ms (trace ${rv.trace}) |`,
+    `| Run view in Chromium: ${rv.events.toLocaleString('en-US')} events in ${(rv.run_ms / 1000).toFixed(0)} s, ${rv.updates} plot updates; renderer main thread's longest frame / task | ${rv.longest_frame_ms.toFixed(0)} / ${rv.longest_task_ms.toFixed(0)} ms (trace ${relative(process.cwd(), rv.trace)}) |`,
     '',
     `| per page, ${ops.simulator.pages} pages | simulator | real kernel | ratio |`,
     '|---|---|---|---|',
