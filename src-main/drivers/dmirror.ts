@@ -603,16 +603,9 @@ export class dmirror_device {
     const end = addr + npages * ps;
     const bounce = buffer ? new Uint8Array(Math.min(buffer.length, npages * ps)) : null;
     const res: DmirrorCmdResult = { ret: 0, cpages: 0, faults: 0, moved: 0 };
-    for (;;) {
-      res.ret = this.do_read(mirror, addr, addr + res.cpages * ps, end, bounce, res);
-      if (res.ret !== -ENOENT) break;
-      res.ret = this.fault(mirror, addr + res.cpages * ps, end, false);
-      if (res.ret) break;
-      if (++res.faults > DMIRROR_RANGE_TRIES) {
-        res.ret = -EBUSY;
-        break;
-      }
-    }
+    this.access_faulting(mirror, addr, end, false, res, (start) =>
+      this.do_read(mirror, addr, start, end, bounce, res),
+    );
     if (res.ret === 0 && buffer && bounce) {
       // copy_to_user of the whole range: a buffer shorter than the range faults.
       buffer.set(bounce);
@@ -637,17 +630,37 @@ export class dmirror_device {
       return this.cmd_done(task, 'write', addr, npages, res);
     }
     const end = addr + npages * ps;
+    this.access_faulting(mirror, addr, end, true, res, (start) =>
+      this.do_write(mirror, addr, start, end, buffer, res),
+    );
+    return this.cmd_done(task, 'write', addr, npages, res);
+  }
+
+  /**
+   * The loop of dmirror_read and dmirror_write: `access` goes on from the first page not yet
+   * done (res.cpages counts them) until it meets a page the device does not map (-ENOENT);
+   * the rest of the range is then faulted in and the access resumes, at most
+   * DMIRROR_RANGE_TRIES rounds (-EBUSY after). res.ret is the outcome.
+   */
+  private access_faulting(
+    mirror: dmirror,
+    addr: number,
+    end: number,
+    write: boolean,
+    res: DmirrorCmdResult,
+    access: (start: number) => number,
+  ): void {
+    const ps = this.k.c.PAGE_SIZE;
     for (;;) {
-      res.ret = this.do_write(mirror, addr, addr + res.cpages * ps, end, buffer, res);
-      if (res.ret !== -ENOENT) break;
-      res.ret = this.fault(mirror, addr + res.cpages * ps, end, true);
-      if (res.ret) break;
+      res.ret = access(addr + res.cpages * ps);
+      if (res.ret !== -ENOENT) return;
+      res.ret = this.fault(mirror, addr + res.cpages * ps, end, write);
+      if (res.ret) return;
       if (++res.faults > DMIRROR_RANGE_TRIES) {
         res.ret = -EBUSY;
-        break;
+        return;
       }
     }
-    return this.cmd_done(task, 'write', addr, npages, res);
   }
 
   /** dmirror_do_read: copy [start, end) from the pages the device maps; -ENOENT at the first hole. */
