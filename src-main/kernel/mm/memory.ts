@@ -33,7 +33,6 @@ import {
   pmd_huge,
   pte_devmap,
   pte_dirty,
-  pte_flags,
   pte_mkclean,
   pte_mkdirty,
   pte_mkspecial,
@@ -77,7 +76,6 @@ import {
   page_rmapping,
 } from './rmap';
 import {
-  lookup_pte,
   pmd_alloc,
   pte_alloc_map,
   pte_offset_map,
@@ -669,12 +667,4 @@ export function unmap_vmas(
     if (s < t) unmap_page_range(k, vma, s, t, null);
   }
   mmu_notifier_invalidate_range_end(k, range);
-}
-
-/** Whether the CPU may access addr for write (or read) without a fault. */
-export function pte_allows(k: Kernel, mm: mm_struct, addr: number, write: boolean): boolean {
-  const ptep = lookup_pte(k, mm, addr);
-  if (ptep < 0) return false;
-  const pte = k.pt.entries[ptep]!;
-  return pte_present(pte) && !(pte_flags(pte) & _PAGE_PROTNONE) && (!write || pte_write(pte));
 }
