@@ -279,6 +279,18 @@ export class DevicePageTable {
     }
   }
 
+  /** The entry of a virtual page decoded, or null. */
+  entry(vpn: number): DmirrorEntry | null {
+    const v = this.get(vpn);
+    return v === undefined ? null : { page: Math.floor(v / 2), write: v % 2 === 1 };
+  }
+
+  /** Every entry as check_mirror_coherence reads it, in no particular order. */
+  *dump(k: Kernel): Iterable<mirror_pte> {
+    for (const [vpn, v] of this.entries())
+      yield { addr: vpn * k.c.PAGE_SIZE, pfn: k.mem.page_to_pfn(Math.floor(v / 2)), write: v % 2 === 1 };
+  }
+
   /** Every entry as [vpn, value], in no particular order. */
   *entries(): Iterable<[number, number]> {
     for (const [key, node] of this.nodes)
@@ -313,10 +325,8 @@ export class dmirror extends hmm_mirror implements mirror_dump {
     };
   }
 
-  *dump(): Iterable<mirror_pte> {
-    const k = this.mdevice.k;
-    for (const [vpn, v] of this.pt.entries())
-      yield { addr: vpn * k.c.PAGE_SIZE, pfn: k.mem.page_to_pfn(Math.floor(v / 2)), write: v % 2 === 1 };
+  dump(): Iterable<mirror_pte> {
+    return this.pt.dump(this.mdevice.k);
   }
 }
 
@@ -558,8 +568,7 @@ export class dmirror_device {
 
   /** The device page-table entry for addr of mm, or null. */
   device_entry(mm: mm_struct, addr: number): DmirrorEntry | null {
-    const v = this.mirrors.get(mm)?.pt.get(Math.floor(addr / this.k.c.PAGE_SIZE));
-    return v === undefined ? null : { page: Math.floor(v / 2), write: v % 2 === 1 };
+    return this.mirrors.get(mm)?.pt.entry(Math.floor(addr / this.k.c.PAGE_SIZE)) ?? null;
   }
 
   /** The checks of dmirror_fops_unlocked_ioctl: a page-aligned, non-empty range of a live mm. */

@@ -90,8 +90,7 @@ export function mirrorView(u: Userland, req: MirrorRequest): MirrorView {
     const addr = start + i * ps;
     if (!vma || addr >= vma.vm_end) vma = find_vma(mm, addr);
     const mapped = !!vma && vma.vm_start <= addr;
-    const v = pt?.get(addr / ps);
-    const e = v === undefined ? null : { page: Math.floor(v / 2), write: v % 2 === 1 };
+    const e = pt?.entry(addr / ps) ?? null;
     const row: MirrorRow = {
       addr: hex(addr),
       mapped,

@@ -169,10 +169,8 @@ export class PluginMirror extends hmm_mirror implements mirror_dump {
     };
   }
 
-  *dump(): Iterable<mirror_pte> {
-    const k = this.drv.k;
-    for (const [vpn, v] of this.pt.entries())
-      yield { addr: vpn * k.c.PAGE_SIZE, pfn: k.mem.page_to_pfn(Math.floor(v / 2)), write: v % 2 === 1 };
+  dump(): Iterable<mirror_pte> {
+    return this.pt.dump(this.drv.k);
   }
 }
 
