@@ -519,7 +519,7 @@ export class dmirror_device {
     const cleared = mirror.pt.size
       ? mirror.pt.clear_range(Math.floor(update.start / ps), Math.ceil(update.end / ps))
       : 0;
-    if (this.k.trace.enabled)
+    if (this.k.trace.on('dmirror_sync'))
       this.k.trace.emit({
         name: 'dmirror_sync',
         device: this.dev.name,

@@ -113,7 +113,18 @@ export class VirtualClock {
   ) {
     this.costs = costModel(costs);
     this.pageSize = k.c.PAGE_SIZE;
-    this.unsubscribe = k.trace.subscribe((e) => this.onTrace(e));
+    this.unsubscribe = k.trace.subscribe(
+      (e) => this.onTrace(e),
+      [
+        'page_fault',
+        'mmu_notifier_invalidate_range_start',
+        'signal_generate',
+        'devmem_free',
+        'migrate_vma',
+        'devmem_fault',
+        'dma_copy',
+      ],
+    );
   }
 
   /** Bytes per ns a device's DMA copies move over its link. */

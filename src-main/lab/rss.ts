@@ -82,14 +82,17 @@ export class RssRecorder {
     k: Kernel,
     private readonly clock: VirtualClock,
   ) {
-    this.unsubscribe = k.trace.subscribe((e) => {
-      if (e.name !== 'rss_stat') return;
-      const counter = MEMBER[e.member];
-      if (!counter) return;
-      const s = this.byMm.get(e.mm) ?? this.register(e.mm, `mm${e.mm}`, 0);
-      s.tracks[counter].add(this.clock.now, e.size);
-      this.version++;
-    });
+    this.unsubscribe = k.trace.subscribe(
+      (e) => {
+        if (e.name !== 'rss_stat') return;
+        const counter = MEMBER[e.member];
+        if (!counter) return;
+        const s = this.byMm.get(e.mm) ?? this.register(e.mm, `mm${e.mm}`, 0);
+        s.tracks[counter].add(this.clock.now, e.size);
+        this.version++;
+      },
+      ['rss_stat'],
+    );
   }
 
   /**

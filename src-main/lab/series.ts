@@ -80,7 +80,7 @@ export class SeriesRecorder implements WorkloadObserver {
   ) {
     this.t0 = clock.now;
     for (const g of gauges()) this.gauge(g);
-    this.unsubscribe = k.trace.subscribe((e) => this.onTrace(e));
+    this.unsubscribe = k.trace.subscribe((e) => this.onTrace(e), ['page_fault', 'devmem_fault']);
   }
 
   detach(): void {

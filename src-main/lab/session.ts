@@ -242,9 +242,7 @@ export class LabSession {
       devmemFreed: false,
       detach: () => {},
     };
-    const unTrace = k.trace.subscribe((e) => {
-      if (e.name === 'devmem_free') world.devmemFreed = true;
-    });
+    const unTrace = k.trace.subscribe(() => (world.devmemFreed = true), ['devmem_free']);
     const unLog = k.log.subscribe((line) => this.emit({ type: 'log', line: { ...line } }));
     world.detach = () => {
       unTrace();

@@ -404,7 +404,7 @@ export class WorkloadRun {
   advance(maxActions = Infinity, until = Infinity, stop?: () => boolean): boolean {
     if (this.finished) return true;
     const k = this.userland.machine.kernel;
-    const unsubscribe = k.trace.subscribe((e) => this.onTrace(e));
+    const unsubscribe = k.trace.subscribe((e) => this.onTrace(e), ['page_fault', 'devmem_fault']);
     try {
       for (let n = 0; n < maxActions; n++) {
         const a = this.pick();

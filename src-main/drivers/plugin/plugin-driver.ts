@@ -342,12 +342,15 @@ export class PluginDriver implements DeviceDriver {
     this.name = src.name;
     this.device = bound.config.name;
     this.label = `${src.name} ${bound.config.name}`;
-    this.untrace = k.trace.subscribe((e) => {
-      if (e.name !== 'mmu_notifier_invalidate_range_end') return;
-      for (const m of this.mirrors.values())
-        if (m.mm.id === e.mm) this.pending.push({ mirror: m, start: e.start, end: e.end });
-      if (this.stack.length === 0) this.settle();
-    });
+    this.untrace = k.trace.subscribe(
+      (e) => {
+        if (e.name !== 'mmu_notifier_invalidate_range_end') return;
+        for (const m of this.mirrors.values())
+          if (m.mm.id === e.mm) this.pending.push({ mirror: m, start: e.start, end: e.end });
+        if (this.stack.length === 0) this.settle();
+      },
+      ['mmu_notifier_invalidate_range_end'],
+    );
   }
 
   // ---- life cycle --------------------------------------------------------------------------
@@ -932,7 +935,7 @@ export class PluginDriver implements DeviceDriver {
   /** The device's copy engine moved `pages` pages in one batch (charged as dma_copy is). */
   dmaCopied(pages: number): void {
     // Heard only by listeners (the lab's clock charges the copy from the event).
-    if (!this.k.trace.enabled) return;
+    if (!this.k.trace.on('dma_copy')) return;
     this.k.trace.emit({
       name: 'dma_copy',
       device: dev_name(this.bound.dev),

@@ -138,8 +138,7 @@ export function check_mirror_coherence(k: Kernel, mirrors?: Iterable<hmm_mirror>
  * address space is released, printing each report at KERN_ERR. Returns the switch-off.
  */
 export function debug_vm_check_mirrors(k: Kernel, mirrors?: () => Iterable<hmm_mirror>): () => void {
-  return k.trace.subscribe((e) => {
-    if (e.name !== 'mmu_notifier_invalidate_range_end' && e.name !== 'mmu_notifier_release') return;
+  return k.trace.subscribe(() => {
     for (const report of check_mirror_coherence(k, mirrors?.())) k.printk('err', report);
-  });
+  }, ['mmu_notifier_invalidate_range_end', 'mmu_notifier_release']);
 }

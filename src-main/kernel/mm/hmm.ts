@@ -111,7 +111,7 @@ function hmm_devmem_pagemap(
   };
   pgmap.page_free = (page) => {
     // Once per page freed: no event built when nobody listens.
-    if (k.trace.enabled)
+    if (k.trace.on('devmem_free'))
       k.trace.emit({ name: 'devmem_free', device: dev_name(devmem.device), pfn: k.mem.page_to_pfn(page) });
     devmem.ops.free(devmem, page);
   };

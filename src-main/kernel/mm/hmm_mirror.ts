@@ -243,7 +243,7 @@ function hmm_invalidate_range(h: hmm, device: boolean, update: hmm_update): numb
   if (!device) return 0;
   for (const mirror of [...h.mirrors]) {
     const ret = mirror.ops!.sync_cpu_device_pagetables(mirror, update);
-    if (h.k.trace.enabled)
+    if (h.k.trace.on('hmm_sync_cpu_device_pagetables'))
       h.k.trace.emit({
         name: 'hmm_sync_cpu_device_pagetables',
         mm: h.mm?.id ?? -1,

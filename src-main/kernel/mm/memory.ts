@@ -104,7 +104,8 @@ export function mm_counter(k: Kernel, page: number): number {
 export function add_rss(k: Kernel, mm: mm_struct, member: number, value: number): void {
   if (value === 0) return;
   add_mm_counter(mm, member, value);
-  if (k.trace.enabled) k.trace.emit({ name: 'rss_stat', mm: mm.id, member, size: mm.rss_stat[member]! });
+  if (k.trace.on('rss_stat'))
+    k.trace.emit({ name: 'rss_stat', mm: mm.id, member, size: mm.rss_stat[member]! });
 }
 
 /** The page a present PTE maps, or -1 for special mappings and the zero page. */
@@ -356,7 +357,7 @@ export function handle_mm_fault(k: Kernel, vma: vm_area_struct, address: number,
       if (!ret && !pmd_huge(k.pt.entries[pmd]!)) ret = handle_pte_fault(k, vma, addr, pmd, flags);
     }
   }
-  if (k.trace.enabled)
+  if (k.trace.on('page_fault'))
     k.trace.emit({
       name: 'page_fault',
       mm: mm.id,

@@ -739,7 +739,7 @@ export function migrate_vma(
     migrated = migrate_vma_finalize(k, m);
   }
   migrate_vma_state_put(m);
-  if (k.trace.enabled)
+  if (k.trace.on('migrate_vma'))
     k.trace.emit({ name: 'migrate_vma', mm: vma.vm_mm.id, start, end, collected, migrated });
   return 0;
 }

@@ -18,7 +18,7 @@ export function mmu_notifier_unregister(mn: mmu_notifier, mm: mm_struct): void {
  * non-blockable range met a subscriber that had to sleep.
  */
 export function mmu_notifier_invalidate_range_start(k: Kernel, range: mmu_notifier_range): number {
-  if (k.trace.enabled)
+  if (k.trace.on('mmu_notifier_invalidate_range_start'))
     k.trace.emit({
       name: 'mmu_notifier_invalidate_range_start',
       mm: range.mm.id,
@@ -36,7 +36,7 @@ export function mmu_notifier_invalidate_range_start(k: Kernel, range: mmu_notifi
 
 export function mmu_notifier_invalidate_range_end(k: Kernel, range: mmu_notifier_range): void {
   for (const mn of [...range.mm.notifiers]) mn.ops.invalidate_range_end?.(mn, range);
-  if (k.trace.enabled)
+  if (k.trace.on('mmu_notifier_invalidate_range_end'))
     k.trace.emit({
       name: 'mmu_notifier_invalidate_range_end',
       mm: range.mm.id,

@@ -54,20 +54,47 @@ export type TraceEvent =
   /** sync_cpu_device_pagetables: the device page-table entries of [start, end) dropped. */
   | { name: 'dmirror_sync'; device: string; mm: number; start: number; end: number; cleared: number };
 
-export class Tracepoints {
-  private readonly sinks = new Set<(e: TraceEvent) => void>();
+export type TraceName = TraceEvent['name'];
+export type TraceSink = (e: TraceEvent) => void;
 
-  /** Whether anyone listens (trace_*_enabled()): a hot path builds no event otherwise. */
-  get enabled(): boolean {
-    return this.sinks.size > 0;
+/**
+ * The tracepoints: like the kernel's, each is enabled on its own. A sink hears every event,
+ * or only the names it subscribed to, so a hot path whose event nobody wants builds nothing.
+ * Sinks hear an event in the order they subscribed (the clock charges before the trace
+ * stamps).
+ */
+export class Tracepoints {
+  private readonly sinks: { sink: TraceSink; names: ReadonlySet<TraceName> | null }[] = [];
+  /** The sinks of each event name, in order; rebuilt after a (un)subscribe. */
+  private readonly byName = new Map<TraceName, TraceSink[]>();
+
+  /** trace_<name>_enabled(): whether anyone listens to this event. */
+  on(name: TraceName): boolean {
+    return this.listeners(name).length > 0;
   }
 
   emit(e: TraceEvent): void {
-    for (const s of this.sinks) s(e);
+    for (const s of this.listeners(e.name)) s(e);
   }
 
-  subscribe(sink: (e: TraceEvent) => void): () => void {
-    this.sinks.add(sink);
-    return () => this.sinks.delete(sink);
+  /** Hear every event, or only those named. Returns the unsubscribe. */
+  subscribe(sink: TraceSink, names?: readonly TraceName[]): () => void {
+    const entry = { sink, names: names ? new Set(names) : null };
+    this.sinks.push(entry);
+    this.byName.clear();
+    return () => {
+      const i = this.sinks.indexOf(entry);
+      if (i >= 0) this.sinks.splice(i, 1);
+      this.byName.clear();
+    };
+  }
+
+  private listeners(name: TraceName): TraceSink[] {
+    let list = this.byName.get(name);
+    if (!list) {
+      list = this.sinks.filter((s) => !s.names || s.names.has(name)).map((s) => s.sink);
+      this.byName.set(name, list);
+    }
+    return list;
   }
 }
