@@ -317,6 +317,8 @@ export class PluginDriver implements DeviceDriver {
   /** The outermost callback that returned last (settle() names it). */
   private lastCallback = '<load>';
   private readonly untrace: () => void;
+  /** Whether the plugin exports `free`: asked once per device page freed, so known from load. */
+  private exportsFree = false;
 
   readonly devmemOps: hmm_devmem_ops = {
     fault: (_devmem, vma, addr, page, flags) => this.devmemFault(vma, addr, page, flags),
@@ -376,6 +378,7 @@ export class PluginDriver implements DeviceDriver {
       return -ENOEXEC;
     }
     const exported = this.sandbox.callbacks;
+    this.exportsFree = this.sandbox.has('free');
     this.commands = exported.filter((p) => p.startsWith('commands.')).map((p) => p.slice('commands.'.length));
     if (!this.sandbox.has('probe')) {
       this.rule('<load>', `${this.src.filename} exports no probe(dev) function`);
@@ -638,7 +641,7 @@ export class PluginDriver implements DeviceDriver {
 
   private devmemFree(page: number): void {
     // The cookie stays: a free page is still the driver's (zone_device_data outlives the use).
-    if (this.has('free')) this.invoke('free', [page]);
+    if (this.exportsFree && !this.failure) this.invoke('free', [page]);
   }
 
   // ---- hmm_mirror_ops ------------------------------------------------------------------------

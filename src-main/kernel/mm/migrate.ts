@@ -38,6 +38,7 @@ import {
 } from '../include/page-flags';
 import {
   _PAGE_RW,
+  pfn_pte,
   pmd_huge,
   pte_mkdirty,
   pte_mkold,
@@ -61,6 +62,7 @@ import {
   pte_swp_mksoft_dirty,
   pte_swp_soft_dirty,
   pte_to_swp_entry,
+  swp_entry,
   swp_entry_to_pte,
   swp_offset,
 } from '../include/swapops';
@@ -126,10 +128,15 @@ export function migrate_pfn_clear(mpfn: number, flag: number): number {
   return migrate_pfn_has(mpfn, flag) ? mpfn - flag : mpfn;
 }
 
+/** The pfn of a valid entry. */
+export function migrate_pfn_pfn(mpfn: number): number {
+  return Math.floor(mpfn / MIGRATE_PFN_UNIT);
+}
+
 /** migrate_pfn_to_page: the page of a valid entry, -1 (NULL) otherwise. */
 export function migrate_pfn_to_page(k: Kernel, mpfn: number): number {
   if (!migrate_pfn_has(mpfn, MIGRATE_PFN_VALID)) return -1;
-  return k.mem.pfn_to_page(Math.floor(mpfn / MIGRATE_PFN_UNIT));
+  return k.mem.pfn_to_page(migrate_pfn_pfn(mpfn));
 }
 
 /** struct migrate_vma_ops: the driver's two steps, called with every page locked and unmapped. */
@@ -437,10 +444,12 @@ function migrate_vma_prepare(k: Kernel, m: migrate_vma_state): void {
   for (let i = 0, addr = start; i < npages && restore; i++, addr += k.c.PAGE_SIZE) {
     const page = pages[i]!;
     if (page < 0 || migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE)) continue;
-    remove_migration_pte(k, cur, page, m.vma, addr, page);
+    const pfn = migrate_pfn_pfn(src[i]!);
+    const mapped = remove_migration_pte(k, cur, page, pfn, m.vma, addr, pfn);
     migrate_vma_drop(m, i);
     unlock_page(k, page);
-    put_page(k, page);
+    // Collect's pin became the mapping's reference, unless the entry was gone.
+    if (!mapped) put_page(k, page);
     restore--;
   }
 }
@@ -599,53 +608,63 @@ function migrate_vma_pages(k: Kernel, m: migrate_vma_state): void {
 }
 
 /**
- * remove_migration_pte: the migration entry for `old` at addr in vma maps `page`
- * instead: a device entry for a device private page (write if the entry was write and
- * the vma still allows it), else a PTE.
+ * remove_migration_pte: the migration entry for pfn `old` at addr in vma maps `page` (pfn
+ * `pfn`) instead: a device entry for a device private page (write if the entry was write and
+ * the vma still allows it), else a PTE. The mapping's reference is the caller's own on
+ * `page`, handed over: returns whether it was (false: no such entry there any more).
  */
 function remove_migration_pte(
   k: Kernel,
   cur: pte_cursor,
   page: number,
+  pfn: number,
   vma: vm_area_struct,
   addr: number,
   old: number,
-): void {
+): boolean {
   const ptep = pte_cursor_lookup(k, cur, vma.vm_mm, addr);
-  if (ptep < 0) return;
+  if (ptep < 0) return false;
   const orig = k.pt.entries[ptep]!;
-  if (!is_swap_pte(orig)) return;
+  if (!is_swap_pte(orig)) return false;
   const entry = pte_to_swp_entry(orig);
   // migration_entry_to_page(entry) === old, compared as pfns: no memmap section lookup.
-  if (!is_migration_entry(k, entry) || swp_offset(entry) !== k.mem.page_to_pfn(old)) return;
-  get_page(k, page);
+  if (!is_migration_entry(k, entry) || swp_offset(entry) !== old) return false;
   // The vma may have lost write since the migration started.
   const write = is_write_migration_entry(k, entry) && (vma.vm_flags & VM_WRITE) !== 0;
   let pte: number;
   // A device entry keeps no soft-dirty bit here (as the seed-era kernel).
   if (is_device_private_page(k, page))
-    pte = swp_entry_to_pte(make_device_entry(k, page, write || (vma.vm_page_prot & _PAGE_RW) !== 0));
+    pte = swp_entry_to_pte(
+      swp_entry(
+        write || (vma.vm_page_prot & _PAGE_RW) !== 0 ? k.swp.SWP_DEVICE_WRITE : k.swp.SWP_DEVICE,
+        pfn,
+      ),
+    );
   else {
-    pte = pte_mkold(mk_pte(k, page, vma));
+    pte = pte_mkold(pfn_pte(pfn, vma.vm_page_prot));
     if (pte_swp_soft_dirty(orig)) pte = pte_mksoft_dirty(pte);
     if (write) pte = pte_mkwrite(pte);
   }
   k.pt.entries[ptep] = pte;
   if (PageAnon(k, page)) page_add_anon_rmap(k, page);
   else page_add_file_rmap(k, page);
+  return true;
 }
 
 /**
  * remove_migration_ptes: through the new page's rmap (it has the old one's mapping and
- * index by now), every migration entry for `old` maps `page`, in every process.
+ * index by now), every migration entry for `old` maps `page`, in every process. Each
+ * mapping takes a reference of its own; the caller keeps its.
  */
 function remove_migration_ptes(k: Kernel, cur: pte_cursor, old: number, page: number): void {
   const owner = page_rmapping(k, page);
   if (!owner) return;
   const vmas = owner instanceof anon_vma ? owner.vmas : owner.i_mmap;
+  const pfn = k.mem.page_to_pfn(page);
+  const old_pfn = k.mem.page_to_pfn(old);
   for (const vma of vmas) {
     const addr = vma_address(k, page, vma);
-    if (addr >= 0) remove_migration_pte(k, cur, page, vma, addr, old);
+    if (addr >= 0 && remove_migration_pte(k, cur, page, pfn, vma, addr, old_pfn)) get_page(k, page);
   }
 }
 
@@ -653,17 +672,19 @@ function remove_migration_ptes(k: Kernel, cur: pte_cursor, old: number, page: nu
  * migrate_vma_finalize: migration entries map the new page where migration succeeded,
  * the old one where it failed; unlock both and drop the migration's references, so an
  * old device page returns to its driver (refcount 1) and an old system page is freed.
+ * Where the vma is intact each entry is replaced in place, and the migration's reference
+ * on the page now mapped becomes the mapping's (the kernel takes one and drops the other).
  * The references go at the end, in order, so that the freed system pages reach the buddy
  * allocator as one list (the kernel's putback_lru_page frees them through per-cpu lists).
  */
 function migrate_vma_finalize(k: Kernel, m: migrate_vma_state): number {
-  const { src, pages, newpages, npages, start, release } = m;
+  const { src, dst, pages, newpages, npages, start, release, vma } = m;
   const PAGE_SIZE = k.c.PAGE_SIZE;
   const cur = m.cursor;
   pte_cursor_reset(cur);
   // A driver callback may have split or unmapped the vma (the simulator holds no
   // mmap_sem): then only rmap knows where the entries are.
-  const direct = !m.rmapped && vma_lookup(m.vma.vm_mm, start) === m.vma && m.vma.vm_end >= m.end;
+  const direct = !m.rmapped && vma_lookup(vma.vm_mm, start) === vma && vma.vm_end >= m.end;
   let migrated = 0;
   let n = 0;
   for (let i = 0, addr = start; i < npages; i++, addr += PAGE_SIZE) {
@@ -671,29 +692,26 @@ function migrate_vma_finalize(k: Kernel, m: migrate_vma_state): number {
     const page = pages[i]!;
     const moved = migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE) && newpage >= 0;
     if (moved) migrated++;
-    if (page < 0) {
+    if (page < 0 || !moved) {
       if (newpage >= 0) {
         unlock_page(k, newpage);
         release[n++] = newpage;
       }
-      continue;
-    }
-    if (!moved) {
-      if (newpage >= 0) {
-        unlock_page(k, newpage);
-        release[n++] = newpage;
-      }
+      if (page < 0) continue;
       newpage = page;
     }
-    if (direct) remove_migration_pte(k, cur, newpage, m.vma, addr, page);
+    const pfn = migrate_pfn_pfn(src[i]!);
+    let handed = false;
+    if (direct)
+      handed = remove_migration_pte(k, cur, newpage, moved ? migrate_pfn_pfn(dst[i]!) : pfn, vma, addr, pfn);
     else remove_migration_ptes(k, cur, page, newpage);
     unlock_page(k, page);
     m.cpages--;
-    release[n++] = page;
     if (newpage !== page) {
+      release[n++] = page;
       unlock_page(k, newpage);
-      release[n++] = newpage;
     }
+    if (!handed) release[n++] = newpage;
   }
   release_pages(k, release, n);
   return migrated;
