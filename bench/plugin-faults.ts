@@ -1,5 +1,7 @@
 // One measurement of a driver plugin's hot paths, through the bundled dmirror plugin
-// (plugins/dmirror/dmirror.ts) running in QuickJS. In each round a process's pages, each
+// (plugins/dmirror/dmirror.ts) running in QuickJS. After a warm-up round (the JIT compiles the
+// hot paths, the device's page table is first built), each figure is the median of ROUNDS
+// rounds. In each round a process's pages, each
 // stamped, go system -> device -> system with the plugin's `migrate` and `migrate_to_sys`
 // commands (migrate_vma over the whole range, the batch helpers doing each page's work host
 // side), after which the device's page table lacks them all, and the device faults them in with
@@ -19,7 +21,8 @@ import type { PluginFaultFigures } from './run';
 
 /** 1 GiB of 4 KiB pages moved each way per round. */
 const PAGES = 262_144;
-const ROUNDS = 3;
+/** Measured rounds, after one warm-up round. */
+const ROUNDS = 5;
 /** CPU faults on device entries (each one a page's migration home through the plugin). */
 const FAULTS = 100_000;
 const MACHINE = {
@@ -61,16 +64,27 @@ function checkStamps(n: number): void {
   if (bad) throw new Error(`${bad} pages lost their stamp`);
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((x, y) => x - y);
+  return s[s.length >> 1]!;
+}
+
 // system -> device -> system, then device faults on all of it (the way home unmapped it from
-// the device), ROUNDS times.
-let toDeviceMs = 0;
-let toSystemMs = 0;
-let faultInMs = 0;
-for (let round = 0; round < ROUNDS; round++) {
-  toDeviceMs += command('migrate', PAGES, { ret: 0, cpages: PAGES });
-  toSystemMs += command('migrate_to_sys', PAGES, { ret: 0, cpages: PAGES });
+// the device): a warm-up round, then ROUNDS measured ones.
+const toDevice: number[] = [];
+const toSystem: number[] = [];
+const roundTrips: number[] = [];
+const faultIn: number[] = [];
+for (let round = 0; round <= ROUNDS; round++) {
+  const devMs = command('migrate', PAGES, { ret: 0, cpages: PAGES });
+  const sysMs = command('migrate_to_sys', PAGES, { ret: 0, cpages: PAGES });
   if (drv.pageTable(task.mm!)!.size) throw new Error('the device still maps pages it sent home');
-  faultInMs += command('fault_in', PAGES, { ret: 0, cpages: PAGES, faults: PAGES / 256 });
+  const inMs = command('fault_in', PAGES, { ret: 0, cpages: PAGES, faults: PAGES / 256 });
+  if (round === 0) continue;
+  toDevice.push(PAGES / (devMs / 1000));
+  toSystem.push(PAGES / (sysMs / 1000));
+  roundTrips.push((2 * PAGES) / ((devMs + sysMs) / 1000));
+  faultIn.push(PAGES / (inMs / 1000));
 }
 checkStamps(PAGES);
 const pt = drv.pageTable(task.mm!)!;
@@ -87,15 +101,14 @@ const faultMs = performance.now() - t0;
 const mem = drv.memory();
 if (mem.free !== mem.pages) throw new Error('device pages leaked');
 
-const moved = PAGES * ROUNDS;
 const figures: PluginFaultFigures = {
   migrationPages: PAGES,
   migrationRounds: ROUNDS,
-  migrationsPerSec: (2 * moved) / ((toDeviceMs + toSystemMs) / 1000),
-  toDevicePagesPerSec: moved / (toDeviceMs / 1000),
-  toSystemPagesPerSec: moved / (toSystemMs / 1000),
-  deviceFaults: moved,
-  deviceFaultsPerSec: moved / (faultInMs / 1000),
+  migrationsPerSec: median(roundTrips),
+  toDevicePagesPerSec: median(toDevice),
+  toSystemPagesPerSec: median(toSystem),
+  deviceFaults: PAGES,
+  deviceFaultsPerSec: median(faultIn),
   faults: FAULTS,
   faultMs,
   faultsPerSec: FAULTS / (faultMs / 1000),

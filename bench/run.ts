@@ -63,14 +63,14 @@ export interface SandboxFigures {
 
 /** Migrations and faults through the dmirror plugin in its sandbox (bench/plugin-faults.ts). */
 export interface PluginFaultFigures {
-  /** Pages moved system -> device -> system per round, and the rounds. */
+  /** Pages moved system -> device -> system per round, and the rounds measured (after a warm-up one). */
   migrationPages: number;
   migrationRounds: number;
-  /** Page migrations (either way) per second over the loop. */
+  /** Page migrations (either way) per second: the median round's. */
   migrationsPerSec: number;
   toDevicePagesPerSec: number;
   toSystemPagesPerSec: number;
-  /** Device faults served through hmm_range_fault in 256-page rounds (the fault_in command). */
+  /** Device faults per round, served through hmm_range_fault in 256-page batches (the fault_in command). */
   deviceFaults: number;
   deviceFaultsPerSec: number;
   /** CPU faults on device entries, each served by the plugin's fault callback. */
@@ -289,8 +289,8 @@ export function formatReport(r: BenchReport): string {
     `| plugin load (compile TS, new engine, evaluate): first / later | ${s.firstLoadMs.toFixed(0)} / ${s.loadMs.toFixed(1)} ms |`,
     `| endless loop stopped by the default budget (1,000 polls) | ${s.timeoutMs.toFixed(0)} ms |`,
     `| ${pf.faults.toLocaleString('en-US')} CPU faults on device entries through the dmirror plugin's fault callback | ${rate(pf.faultsPerSec)} faults/s (${us(pf.faultUs)} each, ${(pf.faultMs / 1000).toFixed(2)} s) |`,
-    `| dmirror plugin: ${pf.migrationPages} pages system -> device -> system x${pf.migrationRounds} (migrate, migrate_to_sys) | ${rate(pf.migrationsPerSec)} page migrations/s (to device ${rate(pf.toDevicePagesPerSec)}, home ${rate(pf.toSystemPagesPerSec)}) |`,
-    `| dmirror plugin: ${pf.deviceFaults} device faults, hmm_range_fault in 256-page rounds (fault_in) | ${rate(pf.deviceFaultsPerSec)} faults/s |`,
+    `| dmirror plugin: ${pf.migrationPages} pages system -> device -> system (migrate, migrate_to_sys), median of ${pf.migrationRounds} rounds after a warm-up | ${rate(pf.migrationsPerSec)} page migrations/s (to device ${rate(pf.toDevicePagesPerSec)}, home ${rate(pf.toSystemPagesPerSec)}) |`,
+    `| dmirror plugin: ${pf.deviceFaults} device faults per round, hmm_range_fault in 256-page batches (fault_in) | ${rate(pf.deviceFaultsPerSec)} faults/s |`,
     `| Run view in Chromium: ${rv.events.toLocaleString('en-US')} events in ${(rv.run_ms / 1000).toFixed(0)} s, ${rv.updates} plot updates; renderer main thread's longest frame / task | ${rv.longest_frame_ms.toFixed(0)} / ${rv.longest_task_ms.toFixed(0)} ms (trace ${relative(process.cwd(), rv.trace)}) |`,
     '',
     `| per page, ${ops.simulator.pages} pages | simulator | real kernel | ratio |`,
