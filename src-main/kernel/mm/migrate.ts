@@ -51,14 +51,12 @@ import {
   pte_write,
 } from '../include/pgtable';
 import {
-  device_entry_to_page,
   is_device_private_entry,
   is_migration_entry,
   is_swap_pte,
   is_write_device_private_entry,
   is_write_migration_entry,
   make_device_entry,
-  make_migration_entry,
   pte_swp_mksoft_dirty,
   pte_swp_soft_dirty,
   pte_to_swp_entry,
@@ -305,28 +303,32 @@ function migrate_vma_collect_pmd(k: Kernel, m: migrate_vma_state, start: number,
   const { src, dst, pages } = m;
   const mem = k.mem;
   const e = k.pt.entries;
+  const { SWP_MIGRATION_READ, SWP_MIGRATION_WRITE } = k.swp;
   let i = m.npages;
+  let cpages = m.cpages;
   let ptep = pte_offset_map(k, pmd, start);
   for (let addr = start; addr < end; addr += PAGE_SIZE, ptep++, i++) {
     const pte = e[ptep]!;
     let mpfn = 0;
     let page = -1;
+    let pfn = 0;
     if (pte_none(pte)) {
       mpfn = MIGRATE_PFN_MIGRATE;
-      m.cpages++;
+      cpages++;
     } else if (!pte_present(pte)) {
       // Only device entries migrate; swap and migration entries (another migration) stay.
       const entry = pte_to_swp_entry(pte);
       if (is_device_private_entry(k, entry)) {
-        page = device_entry_to_page(k, entry);
-        mpfn = migrate_pfn(swp_offset(entry)) + MIGRATE_PFN_DEVICE + MIGRATE_PFN_MIGRATE;
+        pfn = swp_offset(entry);
+        page = mem.pfn_to_page(pfn);
+        mpfn = migrate_pfn(pfn) + MIGRATE_PFN_DEVICE + MIGRATE_PFN_MIGRATE;
         if (is_write_device_private_entry(k, entry)) mpfn += MIGRATE_PFN_WRITE;
       }
     } else {
-      const pfn = pte_pfn(pte);
+      pfn = pte_pfn(pte);
       if (is_zero_pfn(k, pfn) || is_huge_zero_subpfn(k, pfn)) {
         mpfn = MIGRATE_PFN_MIGRATE;
-        m.cpages++;
+        cpages++;
       } else {
         page = vm_normal_page(k, vma, pte);
         mpfn = migrate_pfn(pfn) + MIGRATE_PFN_MIGRATE;
@@ -338,21 +340,23 @@ function migrate_vma_collect_pmd(k: Kernel, m: migrate_vma_state, start: number,
       page = -1;
     }
     if (page >= 0) {
-      // The reference pins the page (no other migration takes it) and freezes the PTE.
-      get_page(k, page);
-      m.cpages++;
+      cpages++;
       if (trylock_page(k, page)) {
         mpfn += MIGRATE_PFN_LOCKED;
-        // The write bit comes from the entry (4.14 read pte_write() of a device entry).
+        // make_migration_entry(page, write), from the pfn in hand. The write bit comes from
+        // the entry (4.14 read pte_write() of a device entry).
         let swp_pte = swp_entry_to_pte(
-          make_migration_entry(k, page, migrate_pfn_has(mpfn, MIGRATE_PFN_WRITE)),
+          swp_entry(migrate_pfn_has(mpfn, MIGRATE_PFN_WRITE) ? SWP_MIGRATION_WRITE : SWP_MIGRATION_READ, pfn),
         );
         if (pte_present(pte) ? pte_soft_dirty(pte) : pte_swp_soft_dirty(pte))
           swp_pte = pte_swp_mksoft_dirty(swp_pte);
         e[ptep] = swp_pte;
-        // Like an unmap: the PTE's rmap and reference go; ours keeps the page.
+        // Like an unmap, the PTE's rmap goes; its reference becomes the migration's pin (the
+        // kernel takes a pin and drops the PTE's).
         page_remove_rmap(k, page);
-        put_page(k, page);
+      } else {
+        // The pin keeps the page (no other migration takes it) and freezes the PTE.
+        get_page(k, page);
       }
     }
     dst[i] = 0;
@@ -360,6 +364,7 @@ function migrate_vma_collect_pmd(k: Kernel, m: migrate_vma_state, start: number,
     pages[i] = page;
   }
   m.npages = i;
+  m.cpages = cpages;
 }
 
 /** migrate_vma_collect: walk the range inside one invalidation of the secondary MMUs. */
@@ -464,12 +469,10 @@ function migrate_vma_unmap(k: Kernel, m: migrate_vma_state): void {
   let restore = 0;
   for (let i = 0; i < npages; i++) {
     const page = pages[i]!;
-    if (page < 0 || !migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE)) continue;
-    const mapped = page_mapped(k, page);
-    if (mapped) m.rmapped = true;
-    if (!mapped || try_to_unmap(k, page, TTU_MIGRATION)) {
-      if (migrate_vma_check_page(k, page)) continue;
-    }
+    // A page no longer mapped passed prepare's check, and nothing has run since.
+    if (page < 0 || !migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE) || !page_mapped(k, page)) continue;
+    m.rmapped = true;
+    if (try_to_unmap(k, page, TTU_MIGRATION) && migrate_vma_check_page(k, page)) continue;
     src[i] = migrate_pfn_clear(src[i]!, MIGRATE_PFN_MIGRATE);
     m.cpages--;
     restore++;
