@@ -36,21 +36,25 @@ const SWP_TYPE_FIRST_BIT = 9;
 const SWP_TYPE_SHIFT = 2 ** SWP_TYPE_FIRST_BIT;
 const SWP_OFFSET_SHIFT = 2 ** 14;
 
-/** swp_entry_t: offset * 2^8 + type (type < 2^8), a number below 2^53. */
+/**
+ * swp_entry_t, kept in its x86-64 PTE layout (type at bits 9-13, offset from bit 14), so a
+ * PTE and its entry convert by masking the PTE's other bits: the migration hot paths do it
+ * for every page. A number below 2^53.
+ */
 export type swp_entry_t = number;
 
 export function swp_entry(type: number, offset: number): swp_entry_t {
-  return offset * 256 + type;
+  return offset * SWP_OFFSET_SHIFT + type * SWP_TYPE_SHIFT;
 }
 
 export function swp_type(e: swp_entry_t): number {
-  // Not `e % 256` (a slow fmod call on a double): an integer below 2^53 keeps its low 32
+  // Not `% 2^14` (a slow fmod call on a double): an integer below 2^53 keeps its low 32
   // bits exact through ToInt32, so the mask is exact.
-  return e & 0xff;
+  return (e & (SWP_OFFSET_SHIFT - 1)) >>> SWP_TYPE_FIRST_BIT;
 }
 
 export function swp_offset(e: swp_entry_t): number {
-  return Math.floor(e / 256);
+  return Math.floor(e / SWP_OFFSET_SHIFT);
 }
 
 /** A non-present, non-none PTE holds a swap entry. */
@@ -59,12 +63,12 @@ export function is_swap_pte(pte: number): boolean {
 }
 
 export function pte_to_swp_entry(pte: number): swp_entry_t {
-  // The type's bits are below bit 32: masked exactly, as swp_type.
-  return swp_entry((pte & (SWP_OFFSET_SHIFT - 1)) >>> SWP_TYPE_FIRST_BIT, Math.floor(pte / SWP_OFFSET_SHIFT));
+  // The bits below the type (soft-dirty among them) are the PTE's, not the entry's.
+  return pte - (pte & (SWP_TYPE_SHIFT - 1));
 }
 
 export function swp_entry_to_pte(e: swp_entry_t): number {
-  return swp_offset(e) * SWP_OFFSET_SHIFT + swp_type(e) * SWP_TYPE_SHIFT;
+  return e;
 }
 
 export function pte_swp_soft_dirty(pte: number): boolean {

@@ -87,6 +87,8 @@ describe('include/linux/swapops.h: device entries', () => {
       expect(pte_present(pte)).toBe(false);
       expect(is_swap_pte(pte)).toBe(true);
       expect(pte_to_swp_entry(pte)).toBe(e);
+      // The PTE's own bits (soft-dirty) are not the entry's.
+      expect(pte_to_swp_entry(pte_swp_mksoft_dirty(pte))).toBe(e);
       expect(non_swap_entry(k, e)).toBe(true);
       expect(is_device_entry(k, e)).toBe(true);
       expect(device_entry_to_page(k, e)).toBe(page);
