@@ -28,7 +28,7 @@ export function PageLocked(k: Kernel, page: number): boolean {
 }
 
 export function lock_page(k: Kernel, page: number): void {
-  if (PageLocked(k, page)) k.WARN(`lock_page: page ${page_to_pfn_hex(k, page)} already locked`);
+  if (PageLocked(k, page)) page_lock_warn(k, 'lock_page', page, 'already locked');
   k.mem.flags[page] = (k.mem.flags[page]! | PG_locked) >>> 0;
 }
 
@@ -40,8 +40,13 @@ export function trylock_page(k: Kernel, page: number): boolean {
 }
 
 export function unlock_page(k: Kernel, page: number): void {
-  if (!PageLocked(k, page)) k.WARN(`unlock_page: page ${page_to_pfn_hex(k, page)} not locked`);
+  if (!PageLocked(k, page)) page_lock_warn(k, 'unlock_page', page, 'not locked');
   k.mem.flags[page] = (k.mem.flags[page]! & ~PG_locked) >>> 0;
+}
+
+/** Out of line: lock_page and unlock_page stay small enough to inline into hot loops. */
+function page_lock_warn(k: Kernel, fn: string, page: number, why: string): void {
+  k.WARN(`${fn}: page ${page_to_pfn_hex(k, page)} ${why}`);
 }
 
 function page_to_pfn_hex(k: Kernel, page: number): string {

@@ -690,6 +690,7 @@ function migrate_vma_finalize(k: Kernel, m: migrate_vma_state): number {
   const direct = !m.rmapped && vma_lookup(vma.vm_mm, start) === vma && vma.vm_end >= m.end;
   let migrated = 0;
   let n = 0;
+  let cpages = m.cpages;
   for (let i = 0, addr = start; i < npages; i++, addr += PAGE_SIZE) {
     let newpage = newpages[i]!;
     const page = pages[i]!;
@@ -709,13 +710,14 @@ function migrate_vma_finalize(k: Kernel, m: migrate_vma_state): number {
       handed = remove_migration_pte(k, cur, newpage, moved ? migrate_pfn_pfn(dst[i]!) : pfn, vma, addr, pfn);
     else remove_migration_ptes(k, cur, page, newpage);
     unlock_page(k, page);
-    m.cpages--;
+    cpages--;
     if (newpage !== page) {
       release[n++] = page;
       unlock_page(k, newpage);
     }
     if (!handed) release[n++] = newpage;
   }
+  m.cpages = cpages;
   release_pages(k, release, n);
   return migrated;
 }

@@ -85,10 +85,13 @@ export function page_dup_rmap(k: Kernel, page: number): void {
 }
 
 export function page_remove_rmap(k: Kernel, page: number): void {
-  if (--k.mem.mapcount[page]! < 0) {
-    k.mem.mapcount[page] = 0;
-    k.WARN(`page_remove_rmap: pfn 0x${k.mem.page_to_pfn(page).toString(16)} mapcount underflow`);
-  }
+  if (--k.mem.mapcount[page]! < 0) mapcount_underflow(k, page);
+}
+
+/** Out of line: page_remove_rmap stays small enough to inline into hot loops. */
+function mapcount_underflow(k: Kernel, page: number): void {
+  k.mem.mapcount[page] = 0;
+  k.WARN(`page_remove_rmap: pfn 0x${k.mem.page_to_pfn(page).toString(16)} mapcount underflow`);
 }
 
 /** vma_address: where `page` would be mapped in `vma`, or -1 outside it. */
