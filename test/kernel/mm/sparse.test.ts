@@ -1,6 +1,8 @@
-// The memmap's pfn <-> page conversions: a shift for pfns under 2^32, the float path above
-// (physical addresses from 16 TiB), and -1 where no section is present.
+// The memmap's pfn <-> page conversions: pfns below and above 2^32 (physical addresses from
+// 16 TiB), -1 where no section is present, and the cache of the section found last.
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG, kernelConsts } from '../../../src-main/kernel/include/config';
+import { Memmap } from '../../../src-main/kernel/mm/sparse';
 import { bootSmall, G, M, PAGE, SECTION } from '../helpers';
 
 describe('Memmap pfn_to_page / page_to_pfn', () => {
@@ -44,5 +46,25 @@ describe('Memmap pfn_to_page / page_to_pfn', () => {
     expect(k.mem.pfn_to_page(-1)).toBe(-1);
     expect(k.mem.pfn_to_page(2 ** 48 / PAGE + 5)).toBe(-1);
     expect(k.mem.pfn_to_page(64 * M)).toBe(-1);
+  });
+});
+
+describe('Memmap section cache', () => {
+  it('forgets a removed section: its pfns have no page, and a section reusing its slot answers for itself', () => {
+    const m = new Memmap(kernelConsts(DEFAULT_CONFIG), 1);
+    const pps = kernelConsts(DEFAULT_CONFIG).PAGES_PER_SECTION;
+    expect(m.sparse_add_one_section(3, false)).toBe(0);
+    const page = m.pfn_to_page(3 * pps + 5);
+    expect(page).toBeGreaterThanOrEqual(0);
+    expect(m.pfn_to_page(3 * pps + 6)).toBe(page + 1);
+    m.sparse_remove_one_section(3);
+    expect(m.pfn_to_page(3 * pps + 5)).toBe(-1);
+    expect(m.sparse_add_one_section(9, false)).toBe(0);
+    expect(m.pfn_to_page(3 * pps + 5)).toBe(-1);
+    expect(m.pfn_to_page(9 * pps + 5)).toBe(page);
+    expect(m.page_to_pfn(page)).toBe(9 * pps + 5);
+    // Below the cached section, and the next section up, are not its pages.
+    expect(m.pfn_to_page(9 * pps - 1)).toBe(-1);
+    expect(m.pfn_to_page(10 * pps)).toBe(-1);
   });
 });
