@@ -72,12 +72,12 @@ import {
   MIGRATE_PFN_ERROR,
   MIGRATE_PFN_LOCKED,
   MIGRATE_PFN_MIGRATE,
-  MIGRATE_PFN_SHIFT,
   MIGRATE_PFN_VALID,
   MIGRATE_PFN_WRITE,
   migrate_pfn,
   migrate_pfn_flags,
   migrate_pfn_has,
+  migrate_pfn_pfn,
   migrate_pfn_to_page,
   migrate_vma,
   type migrate_vma_ops,
@@ -149,7 +149,6 @@ const FAILED = Symbol('the callback failed');
 type Outcome = CallValue | typeof FAILED;
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
-const MPFN_UNIT = 2 ** MIGRATE_PFN_SHIFT;
 
 /** A plugin's mirror of one mm, with the device's page table (its MMU) kept host side. */
 export class PluginMirror extends hmm_mirror implements mirror_dump {
@@ -187,6 +186,12 @@ export interface MutexSlot {
   held: boolean;
   /** The callback that took it. */
   by: string;
+}
+
+/** Whether pfn is in one of the devmems' ranges. */
+function owns(devmems: readonly hmm_devmem[], pfn: number): boolean {
+  for (const dm of devmems) if (pfn >= dm.pfn_first && pfn < dm.pfn_last) return true;
+  return false;
 }
 
 /**
@@ -971,7 +976,7 @@ export class PluginDriver implements DeviceDriver {
       lock_page(k, page);
       pool.add(page);
       // A hole or the zero page arrives as zeroes, writable if the vma is.
-      if (f & MIGRATE_PFN_VALID) copy_highpage(k, page, mem.pfn_to_page(Math.floor(s / MPFN_UNIT)));
+      if (f & MIGRATE_PFN_VALID) copy_highpage(k, page, mem.pfn_to_page(migrate_pfn_pfn(s)));
       else clear_highpage(k, page);
       const write = f & MIGRATE_PFN_WRITE || (!(f & MIGRATE_PFN_VALID) && writable);
       dst[i] = migrate_pfn(mem.page_to_pfn(page)) + MIGRATE_PFN_LOCKED + (write ? MIGRATE_PFN_WRITE : 0);
@@ -1008,13 +1013,13 @@ export class PluginDriver implements DeviceDriver {
     }
     const idx = this.homeIdx;
     const pages = this.homePages;
+    const devmems = [...this.devmems.values()];
     let want = 0;
     for (let i = 0; i < n; i++) {
       const s = src[i]!;
       const f = migrate_pfn_flags(s);
       if (!(f & MIGRATE_PFN_MIGRATE) || !(f & MIGRATE_PFN_DEVICE) || dst[i] !== 0) continue;
-      const spage = mem.pfn_to_page(Math.floor(s / MPFN_UNIT));
-      if (spage >= 0 && this.isMine(spage)) idx[want++] = i;
+      if (owns(devmems, migrate_pfn_pfn(s))) idx[want++] = i;
     }
     alloc_pages_bulk(k, GFP_HIGHUSER, want, pages);
     let copied = 0;
@@ -1028,7 +1033,7 @@ export class PluginDriver implements DeviceDriver {
         continue;
       }
       lock_page(k, page);
-      copy_highpage(k, page, mem.pfn_to_page(Math.floor(src[i]! / MPFN_UNIT)));
+      copy_highpage(k, page, mem.pfn_to_page(migrate_pfn_pfn(src[i]!)));
       dst[i] = migrate_pfn(mem.page_to_pfn(page)) + MIGRATE_PFN_LOCKED;
       copied++;
     }
@@ -1048,6 +1053,9 @@ export class PluginDriver implements DeviceDriver {
     const { src, dst } = mig;
     const first = mig.start / k.c.PAGE_SIZE;
     const n = mig.end / k.c.PAGE_SIZE - first;
+    // Whose page a pfn is, told by the devmems' pfn ranges: only the pages entering this
+    // device's page table are looked up in the memmap.
+    const devmems = [...this.devmems.values()];
     let moved = 0;
     let rewritten = 0;
     for (let i = 0; i < n; i++) {
@@ -1055,13 +1063,16 @@ export class PluginDriver implements DeviceDriver {
       const sf = migrate_pfn_flags(s);
       if (!(sf & MIGRATE_PFN_MIGRATE)) continue;
       const d = dst[i]!;
-      const dpage = migrate_pfn_to_page(k, d);
-      if (dpage < 0) continue;
+      // The host checked every dst entry: a valid one names a page.
+      if (!migrate_pfn_has(d, MIGRATE_PFN_VALID)) continue;
       moved++;
       if (!mirror) continue;
-      if (this.isMine(dpage))
-        mirror.pt.set(first + i, dpage * 2 + (migrate_pfn_flags(d) & MIGRATE_PFN_WRITE ? 1 : 0));
-      else if (sf & MIGRATE_PFN_DEVICE && this.isMine(migrate_pfn_to_page(k, s))) mirror.pt.delete(first + i);
+      if (owns(devmems, migrate_pfn_pfn(d)))
+        mirror.pt.set(
+          first + i,
+          migrate_pfn_to_page(k, d) * 2 + (migrate_pfn_flags(d) & MIGRATE_PFN_WRITE ? 1 : 0),
+        );
+      else if (sf & MIGRATE_PFN_DEVICE && owns(devmems, migrate_pfn_pfn(s))) mirror.pt.delete(first + i);
       else continue;
       rewritten++;
     }
