@@ -55,6 +55,22 @@ describe('Run view', () => {
     await expect(page.locator('.run-view .intro').innerText()).resolves.toContain('256 MiB');
   });
 
+  it('fits its controls on one row at 1280 px, the session ones grouped under a label', async () => {
+    const rows = await toolbar()
+      .locator('button, select')
+      .evaluateAll((els) =>
+        els.map((e) => {
+          const r = e.getBoundingClientRect();
+          return Math.round((r.top + r.bottom) / 2);
+        }),
+      );
+    expect(rows.length).toBeGreaterThanOrEqual(8);
+    expect(Math.max(...rows) - Math.min(...rows)).toBeLessThanOrEqual(2);
+    const session = toolbar().getByRole('group', { name: 'Session' });
+    await expect(session.getByRole('button', { name: 'Save session' }).isVisible()).resolves.toBe(true);
+    await expect(session.getByRole('button', { name: 'Open session…' }).isVisible()).resolves.toBe(true);
+  });
+
   it('load boots the demo machine: the plots appear empty, the run is ready', async () => {
     await toolbar().getByRole('button', { name: 'Load' }).click();
     await expect.poll(() => toolbar().getByRole('status').innerText()).toContain('ready');
