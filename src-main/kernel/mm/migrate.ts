@@ -52,10 +52,8 @@ import {
 } from '../include/pgtable';
 import {
   is_device_private_entry,
-  is_migration_entry,
   is_swap_pte,
   is_write_device_private_entry,
-  is_write_migration_entry,
   make_device_entry,
   pte_swp_mksoft_dirty,
   pte_swp_soft_dirty,
@@ -63,6 +61,7 @@ import {
   swp_entry,
   swp_entry_to_pte,
   swp_offset,
+  swp_type,
 } from '../include/swapops';
 import { is_device_private_page, page_pgmap } from '../kernel/memremap';
 import { vma_is_dax } from '../fs/dax';
@@ -630,18 +629,19 @@ function remove_migration_pte(
   const orig = k.pt.entries[ptep]!;
   if (!is_swap_pte(orig)) return false;
   const entry = pte_to_swp_entry(orig);
+  // is_migration_entry, is_write_migration_entry: the type read once. And
   // migration_entry_to_page(entry) === old, compared as pfns: no memmap section lookup.
-  if (!is_migration_entry(k, entry) || swp_offset(entry) !== old) return false;
+  const type = swp_type(entry);
+  const swp = k.swp;
+  if ((type !== swp.SWP_MIGRATION_READ && type !== swp.SWP_MIGRATION_WRITE) || swp_offset(entry) !== old)
+    return false;
   // The vma may have lost write since the migration started.
-  const write = is_write_migration_entry(k, entry) && (vma.vm_flags & VM_WRITE) !== 0;
+  const write = type === swp.SWP_MIGRATION_WRITE && (vma.vm_flags & VM_WRITE) !== 0;
   let pte: number;
   // A device entry keeps no soft-dirty bit here (as the seed-era kernel).
   if (is_device_private_page(k, page))
     pte = swp_entry_to_pte(
-      swp_entry(
-        write || (vma.vm_page_prot & _PAGE_RW) !== 0 ? k.swp.SWP_DEVICE_WRITE : k.swp.SWP_DEVICE,
-        pfn,
-      ),
+      swp_entry(write || (vma.vm_page_prot & _PAGE_RW) !== 0 ? swp.SWP_DEVICE_WRITE : swp.SWP_DEVICE, pfn),
     );
   else {
     pte = pte_mkold(pfn_pte(pfn, vma.vm_page_prot));
