@@ -1,6 +1,7 @@
 // The kernel's globals, one instance per simulated machine: what a real kernel keeps
 // in iomem_resource, mem_section[], NODE_DATA(), the pgmap index and the log. Every
 // kernel function takes it as its first argument.
+import './init/jit';
 import { kernelConsts, type KernelConfig, type KernelConsts } from './include/config';
 import { Printk, type LogLevel } from './kernel/printk';
 import { resource } from './kernel/resource';
