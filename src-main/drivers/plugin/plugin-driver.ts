@@ -208,7 +208,7 @@ export class DevmemPool {
 
   constructor(
     private readonly k: Kernel,
-    devmem: hmm_devmem,
+    readonly devmem: hmm_devmem,
   ) {
     this.free = new DevicePagePool(k, devmem.pfn_first, devmem.pfn_last);
   }
@@ -324,11 +324,15 @@ export class PluginDriver implements DeviceDriver {
   private readonly untrace: () => void;
   /** Whether the plugin exports `free`: asked once per device page freed, so known from load. */
   private exportsFree = false;
+  private lastPool: DevmemPool | undefined;
 
   readonly devmemOps: hmm_devmem_ops = {
     fault: (_devmem, vma, addr, page, flags) => this.devmemFault(vma, addr, page, flags),
     free: (devmem, page) => {
-      this.pools.get(devmem)?.release(page);
+      // Once per page freed: the pool of the devmem freed last answers before the Map (a
+      // driver has one devmem, or frees one's pages in a row).
+      const last = this.lastPool;
+      (last?.devmem === devmem ? last : (this.lastPool = this.pools.get(devmem)))?.release(page);
       this.devmemFree(page);
     },
   };
