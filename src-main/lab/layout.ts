@@ -7,7 +7,7 @@ import { ZONE_NAMES } from '../kernel/include/mmzone';
 import { ZONE_NONE } from '../kernel/include/page-flags';
 import { page_zonenum } from '../kernel/include/mm';
 import { children, type resource } from '../kernel/kernel/resource';
-import { pgmap_pages_in_use, type dev_pagemap } from '../kernel/kernel/memremap';
+import type { dev_pagemap } from '../kernel/kernel/memremap';
 import type { Machine } from './machine';
 import { hex } from './numbers';
 
@@ -34,7 +34,7 @@ function deviceInfo(m: Machine, d: Machine['devices'] extends Map<string, infer 
     ...(range ? { start: hex(range.start), end: hex(range.end) } : {}),
     ...(pgmap ? { pgmapType: MEMORY_TYPE_NAMES[pgmap.type] } : {}),
     pages: range ? (range.end - range.start + 1) / k.c.PAGE_SIZE : 0,
-    pagesInUse: pgmap && k.pgmaps[pgmap.id] === pgmap ? pgmap_pages_in_use(k, pgmap) : 0,
+    pagesInUse: pgmap && k.pgmaps[pgmap.id] === pgmap ? pgmap.nr_busy : 0,
     ...(d.removing && !d.removing.done ? { error: 'removing: waiting for pages in use' } : {}),
   };
 }

@@ -3,6 +3,7 @@
 import { start_kernel, type MemRange } from '../../src-main/kernel/init/main';
 import { DEFAULT_CONFIG, type KernelConfig } from '../../src-main/kernel/include/config';
 import type { Kernel } from '../../src-main/kernel/kernel';
+import type { dev_pagemap } from '../../src-main/kernel/kernel/memremap';
 import type { LogRecord } from '../../src-main/kernel/kernel/printk';
 import { children, type resource } from '../../src-main/kernel/kernel/resource';
 import type { hmm_devmem, hmm_devmem_ops } from '../../src-main/kernel/mm/hmm';
@@ -103,4 +104,19 @@ export function recordingOps(faultResult = 0): RecordingOps {
     },
   };
   return ops;
+}
+
+/**
+ * The pages of a device mapping in use (refcount above the idle 1), counted page by page: what
+ * dev_pagemap.nr_busy, kept by get_page and put_page, must always equal.
+ */
+export function pagesInUseScanned(k: Kernel, pgmap: dev_pagemap): number {
+  let n = 0;
+  const first = Math.floor(pgmap.res.start / k.c.PAGE_SIZE);
+  const end = Math.floor((pgmap.res.end + 1) / k.c.PAGE_SIZE);
+  for (let pfn = first; pfn < end; pfn++) {
+    const page = k.mem.pfn_to_page(pfn);
+    if (page >= 0 && k.mem.refcount[page]! > 1) n++;
+  }
+  return n;
 }

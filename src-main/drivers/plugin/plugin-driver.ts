@@ -48,7 +48,7 @@ import {
 } from '../../kernel/include/mm_types';
 import type { task_struct } from '../../kernel/include/sched';
 import { MEMORY_DEVICE_PRIVATE } from '../../kernel/include/memremap';
-import { is_device_private_page, page_pgmap, pgmap_pages_in_use } from '../../kernel/kernel/memremap';
+import { is_device_private_page, page_pgmap } from '../../kernel/kernel/memremap';
 import { mirror_pte_incoherence, type mirror_dump, type mirror_pte } from '../../kernel/mm/debug_vm';
 import { clear_highpage, copy_highpage } from '../../kernel/mm/highmem';
 import {
@@ -1291,7 +1291,7 @@ export class PluginDriver implements DeviceDriver {
     for (const d of this.devmems.values()) {
       if (this.k.pgmaps[d.pagemap.id] !== d.pagemap) continue;
       pages += d.pfn_last - d.pfn_first;
-      used += pgmap_pages_in_use(this.k, d.pagemap);
+      used += d.pagemap.nr_busy;
     }
     return { pages, free: pages - used };
   }

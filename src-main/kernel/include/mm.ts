@@ -61,7 +61,9 @@ export function get_page(k: Kernel, page: number): void {
   const count = ++k.mem.refcount[page]!;
   if (count === 2 && is_zone_device_page(k, page)) {
     const pgmap = k.pgmaps[k.mem.pgmap[page]!];
-    if (pgmap?.ref) percpu_ref_get(pgmap.ref);
+    if (!pgmap) return;
+    pgmap.nr_busy++;
+    if (pgmap.ref) percpu_ref_get(pgmap.ref);
   }
 }
 
@@ -86,6 +88,7 @@ function __put_page(k: Kernel, page: number, count: number): void {
   if (count === 1 && is_zone_device_page(k, page)) {
     const pgmap = k.pgmaps[k.mem.pgmap[page]!];
     if (!pgmap) return;
+    pgmap.nr_busy--;
     if (pgmap.type === MEMORY_DEVICE_PRIVATE || pgmap.type === MEMORY_DEVICE_PUBLIC) {
       // page->mapping = NULL also drops PAGE_MAPPING_ANON: the free page is no longer PageAnon.
       k.mem.mapping[page] = 0;

@@ -56,6 +56,11 @@ export interface dev_pagemap {
   linear: boolean;
   /** Completes when the mapping is torn down. */
   released: Completion;
+  /**
+   * Pages of the mapping in use (refcount above the idle 1): get_page and put_page count the
+   * 1 <-> 2 steps, so a busy device is not rescanned page by page each time it is asked.
+   */
+  nr_busy: number;
 }
 
 export function new_dev_pagemap(
@@ -76,6 +81,7 @@ export function new_dev_pagemap(
     kill: null,
     linear: type !== MEMORY_DEVICE_PRIVATE,
     released: new Completion(),
+    nr_busy: 0,
   };
 }
 
@@ -162,16 +168,6 @@ export function devm_memremap_pages(k: Kernel, dev: device, pgmap: dev_pagemap):
   });
   devres_add_action(dev, devm_memremap_pages_release, pgmap);
   return pgmap.res.start;
-}
-
-/** Pages of the mapping currently in use (refcount above the idle 1). */
-export function pgmap_pages_in_use(k: Kernel, pgmap: dev_pagemap): number {
-  let n = 0;
-  const rc = k.mem.refcount;
-  k.mem.for_each_run(pfn_first(k, pgmap), pfn_end(k, pgmap) - pfn_first(k, pgmap), (page, run) => {
-    for (let i = page; i < page + run; i++) if (rc[i]! > 1) n++;
-  });
-  return n;
 }
 
 /**

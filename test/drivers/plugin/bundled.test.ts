@@ -4,8 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { check_mirror_coherence, cpu_view_of } from '../../../src-main/kernel/mm/debug_vm';
 import { MEMORY_DEVICE_HOST } from '../../../src-main/kernel/include/memremap';
-import { pgmap_pages_in_use } from '../../../src-main/kernel/kernel/memremap';
 import { layoutSnapshot } from '../../../src-main/lab/layout';
+import { pagesInUseScanned } from '../../kernel/helpers';
 import { ANON, G, M, PAGE, int32s, pluginLab, smallMachine } from './helpers';
 
 const CHUNK = 2 * M;
@@ -71,7 +71,9 @@ describe('plugins/chunked-vram: VRAM in 2 MiB chunks, block faults, LRU eviction
     const devmem = l.bound('gpu0').devmem!;
     let peak = 0;
     k.trace.subscribe((e) => {
-      if (e.name === 'migrate_vma') peak = Math.max(peak, pgmap_pages_in_use(k, devmem.pagemap));
+      if (e.name !== 'migrate_vma') return;
+      expect(devmem.pagemap.nr_busy).toBe(pagesInUseScanned(k, devmem.pagemap));
+      peak = Math.max(peak, devmem.pagemap.nr_busy);
     });
 
     // The GPU reads the buffer twice, 2 MiB at a time, into a host buffer.
@@ -128,7 +130,8 @@ describe('plugins/chunked-vram: VRAM in 2 MiB chunks, block faults, LRU eviction
     });
     const all = int32s(l.data({ op: 'load', proc: 'p', at: 'buf', offset: CHUNK }));
     expect(all.every((v, i) => v === CHUNK / 4 + i)).toBe(true);
-    expect(pgmap_pages_in_use(k, devmem.pagemap)).toBe(0);
+    expect(devmem.pagemap.nr_busy).toBe(0);
+    expect(pagesInUseScanned(k, devmem.pagemap)).toBe(0);
     expect(l.reports).toEqual([]);
   }, 30_000);
 

@@ -4,7 +4,7 @@
 // Where the seed-era kernel (the 2019 hmm_range_* API) answers differently from the kernel
 // the selftest was written for, the test says so and asserts the seed-era answer.
 import { describe, expect, it } from 'vitest';
-import { G, M, bootSmall, recordTrace } from '../helpers';
+import { G, M, bootSmall, pagesInUseScanned, recordTrace } from '../helpers';
 import type { Kernel } from '../../../src-main/kernel/kernel';
 import { probeDevice } from '../../../src-main/drivers/builtin';
 import {
@@ -37,7 +37,6 @@ import { do_madvise, MADV_HUGEPAGE } from '../../../src-main/kernel/mm/madvise';
 import { find_or_create_page, shmem_file_setup } from '../../../src-main/kernel/mm/filemap';
 import { copy_from_user, copy_to_user } from '../../../src-main/kernel/arch/x86/lib/usercopy';
 import { check_mirror_coherence } from '../../../src-main/kernel/mm/debug_vm';
-import { pgmap_pages_in_use } from '../../../src-main/kernel/kernel/memremap';
 import type { file } from '../../../src-main/kernel/fs/file';
 
 const PAGE = 4096;
@@ -315,11 +314,13 @@ describe('dmirror commands: the asserts of hmm-tests.c', () => {
     const ptr = mmap(k, t, SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS);
     cpuStore(k, t, ptr, ints(SIZE / 4, index));
     expect(d0.migrate_to_dev(t, ptr, NPAGES)).toMatchObject({ ret: 0, cpages: NPAGES });
-    expect(pgmap_pages_in_use(k, d0.devmem.pagemap)).toBe(NPAGES);
+    expect(d0.devmem.pagemap.nr_busy).toBe(NPAGES);
+    expect(pagesInUseScanned(k, d0.devmem.pagemap)).toBe(NPAGES);
     const faultsBefore = d0.faults;
 
     expect(d0.release(t)).toMatchObject({ ret: 0, cpages: NPAGES });
-    expect(pgmap_pages_in_use(k, d0.devmem.pagemap)).toBe(0);
+    expect(d0.devmem.pagemap.nr_busy).toBe(0);
+    expect(pagesInUseScanned(k, d0.devmem.pagemap)).toBe(0);
     expect(d0.device_entry(t.mm!, ptr)).toBeNull();
     expect(firstMismatch(cpuLoad(k, t, ptr, SIZE / 2), index)).toBe(-1);
     // Nothing was left on the device for the CPU to fault back.
@@ -335,7 +336,7 @@ describe('dmirror commands: the asserts of hmm-tests.c', () => {
     const child = do_fork(k, t, 'child');
     if (IS_ERR(child)) throw new Error(`fork: ${child}`);
     expect(d0.release(t)).toMatchObject({ ret: 0, cpages: 4 });
-    expect(pgmap_pages_in_use(k, d0.devmem.pagemap)).toBe(0);
+    expect(d0.devmem.pagemap.nr_busy).toBe(0);
     expect(d0.faults).toBe(0);
     expect(firstMismatch(cpuLoad(k, child, ptr, 4 * PAGE), index)).toBe(-1);
     expect(firstMismatch(cpuLoad(k, t, ptr, 4 * PAGE), index)).toBe(-1);

@@ -5,7 +5,7 @@
 // (check_mirror_coherence), and every byte anyone reads must match a reference model.
 import { describe, it, expect } from 'vitest';
 import type { Kernel } from '../../../src-main/kernel/kernel';
-import { PAGE, SECTION, bootSmall } from '../helpers';
+import { PAGE, SECTION, bootSmall, pagesInUseScanned } from '../helpers';
 import { TestMirror, device_fault_2017, device_fault_2019 } from './hmm_test_driver';
 import { hmm_mirror_register, type hmm_mirror } from '../../../src-main/kernel/mm/hmm_mirror';
 import { check_mirror_coherence, type mirror_pte } from '../../../src-main/kernel/mm/debug_vm';
@@ -316,6 +316,17 @@ class RandomRun {
       }
     }
     this.checkCoherence();
+    this.checkBusyCounts();
+  }
+
+  /** Every device mapping's count of pages in use agrees with its pages' refcounts. */
+  checkBusyCounts(): void {
+    for (const pgmap of this.k.pgmaps) {
+      if (!pgmap) continue;
+      const scanned = pagesInUseScanned(this.k, pgmap);
+      if (pgmap.nr_busy !== scanned)
+        this.fail(`pgmap ${pgmap.id}: nr_busy ${pgmap.nr_busy}, ${scanned} pages in use`);
+    }
   }
 
   checkCoherence(): void {
