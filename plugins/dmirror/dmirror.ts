@@ -578,11 +578,18 @@ function free_count(): number {
  * one migration. Returns the pages moved.
  */
 function evict(n: number): number {
-  const victims: number[][] = [];
-  for (const page of devmem_pages_in_use(devmem)) {
-    if (victims.length >= n) break;
-    const at = page_mapped_at(page);
-    if (at.length === 2) victims.push(at);
+  // Only as many of the oldest pages as needed cross the sandbox: twice n at first, more
+  // while pages no process maps any more (on their way home) leave it short.
+  let victims: number[][] = [];
+  for (let want = Math.max(2 * n, 64); ; want *= 2) {
+    victims = [];
+    const oldest = devmem_pages_in_use(devmem, want);
+    for (const page of oldest) {
+      if (victims.length >= n) break;
+      const at = page_mapped_at(page);
+      if (at.length === 2) victims.push(at);
+    }
+    if (victims.length >= n || oldest.length < want) break;
   }
   victims.sort((x, y) => x[0]! - y[0]! || x[1]! - y[1]!);
   let moved = 0;
