@@ -12,6 +12,7 @@ import type { BoundDevice } from '../src-main/drivers/builtin';
 import { spawn_task } from '../src-main/kernel/kernel/fork';
 import { do_mmap, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src-main/kernel/mm/mmap';
 import { load_stamp, store_stamp } from '../src-main/kernel/arch/x86/lib/usercopy';
+import { median } from './median';
 
 export const MIGRATE_MACHINE = {
   ram: [{ start: 0, size: '2G' }],
@@ -39,11 +40,6 @@ const addr = do_mmap(k, task.mm!, {
   flags: MAP_PRIVATE | MAP_ANONYMOUS,
 });
 if (addr < 0) throw new Error(`mmap failed: ${addr}`);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-}
 
 /** Pages per second of one migration of the whole mapping (to the device or home). */
 function migrate(to: 'device' | 'system'): number {

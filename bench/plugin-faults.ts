@@ -17,6 +17,7 @@ import { PluginHost } from '../src-main/drivers/plugin';
 import { spawn_task } from '../src-main/kernel/kernel/fork';
 import { do_mmap, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src-main/kernel/mm/mmap';
 import { load_stamp, store_stamp } from '../src-main/kernel/arch/x86/lib/usercopy';
+import { median } from './median';
 import type { PluginFaultFigures } from './run';
 
 /** 1 GiB of 4 KiB pages moved each way per round. */
@@ -62,11 +63,6 @@ function checkStamps(n: number): void {
   let bad = 0;
   for (let i = 0; i < n; i++) if (load_stamp(k, task, addr + i * PAGE) !== i + 1) bad++;
   if (bad) throw new Error(`${bad} pages lost their stamp`);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[s.length >> 1]!;
 }
 
 // system -> device -> system, then device faults on all of it (the way home unmapped it from

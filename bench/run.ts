@@ -5,6 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './median';
 
 export interface BootFigures {
   bootMs: number;
@@ -149,11 +150,6 @@ export interface BenchReport {
 }
 
 const OP_PAGES = 65536;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 /** The median of each numeric figure over the runs. */
 function medians<T extends object>(runs: T[]): T {
