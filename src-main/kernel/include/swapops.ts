@@ -123,6 +123,20 @@ export function make_device_entry_read(k: Kernel, e: swp_entry_t): swp_entry_t {
 export function device_entry_to_page(k: Kernel, e: swp_entry_t): number {
   return k.mem.pfn_to_page(swp_offset(e));
 }
+/**
+ * The swap PTE `pte` made read-only where it holds a write migration or device entry
+ * (make_*_entry_read), its soft-dirty bit kept; -1 when it holds no such entry. Fork's COW
+ * and mprotect both do this to the entries they find.
+ */
+export function swp_pte_mkread(k: Kernel, pte: number): number {
+  const e = pte_to_swp_entry(pte);
+  let read: swp_entry_t;
+  if (is_write_migration_entry(k, e)) read = make_migration_entry_read(k, e);
+  else if (is_write_device_entry(k, e)) read = make_device_entry_read(k, e);
+  else return -1;
+  const rpte = swp_entry_to_pte(read);
+  return pte_swp_soft_dirty(pte) ? pte_swp_mksoft_dirty(rpte) : rpte;
+}
 export const is_device_private_entry = is_device_entry;
 export const is_write_device_private_entry = is_write_device_entry;
 export const device_private_entry_to_pfn = (e: swp_entry_t): number => swp_offset(e);

@@ -22,14 +22,7 @@ import {
   pte_present,
   pte_wrprotect,
 } from '../include/pgtable';
-import {
-  is_write_migration_entry,
-  make_migration_entry_read,
-  pte_swp_mksoft_dirty,
-  pte_swp_soft_dirty,
-  pte_to_swp_entry,
-  swp_entry_to_pte,
-} from '../include/swapops';
+import { swp_pte_mkread } from '../include/swapops';
 import { get_page, put_page } from '../include/mm';
 import { alloc_pages, GFP_HIGHUSER_MOVABLE } from './page_alloc';
 import { clear_highpage } from './highmem';
@@ -172,10 +165,9 @@ export function hugetlb_change_protection(
       pages += k.c.HPAGE_PMD_NR;
       continue;
     }
-    const swp = pte_to_swp_entry(entry);
-    if (is_write_migration_entry(k, swp)) {
-      let read = swp_entry_to_pte(make_migration_entry_read(k, swp));
-      if (pte_swp_soft_dirty(entry)) read = pte_swp_mksoft_dirty(read);
+    // A hugetlb PMD holds migration entries only, never a device entry.
+    const read = swp_pte_mkread(k, entry);
+    if (read >= 0) {
       k.pt.entries[pmd] = read;
       pages += k.c.HPAGE_PMD_NR;
     }

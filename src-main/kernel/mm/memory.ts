@@ -50,17 +50,11 @@ import {
   is_device_entry,
   is_hwpoison_entry,
   is_migration_entry,
-  is_write_device_entry,
-  is_write_migration_entry,
-  make_device_entry_read,
-  make_migration_entry_read,
   migration_entry_to_page,
   non_swap_entry,
-  pte_swp_mksoft_dirty,
-  pte_swp_soft_dirty,
   pte_to_swp_entry,
-  swp_entry_to_pte,
   type swp_entry_t,
+  swp_pte_mkread,
 } from '../include/swapops';
 import { PG_swapbacked } from '../include/page-flags';
 import { get_page, put_page } from '../include/mm';
@@ -431,26 +425,18 @@ function copy_nonpresent_pte(
   let pte = e[src_pte]!;
   const entry = pte_to_swp_entry(pte);
   if (is_migration_entry(k, entry)) {
-    const page = migration_entry_to_page(k, entry);
-    rss[mm_counter(k, page)]!++;
-    if (is_write_migration_entry(k, entry) && is_cow_mapping(vma.vm_flags)) {
-      let read = swp_entry_to_pte(make_migration_entry_read(k, entry));
-      if (pte_swp_soft_dirty(pte)) read = pte_swp_mksoft_dirty(read);
-      pte = read;
-      e[src_pte] = read;
-    }
+    rss[mm_counter(k, migration_entry_to_page(k, entry))]!++;
   } else if (is_device_entry(k, entry)) {
     const page = device_entry_to_page(k, entry);
     get_page(k, page);
     rss[mm_counter(k, page)]!++;
     page_dup_rmap(k, page);
-    if (is_write_device_entry(k, entry) && is_cow_mapping(vma.vm_flags)) {
-      let read = swp_entry_to_pte(make_device_entry_read(k, entry));
-      if (pte_swp_soft_dirty(pte)) read = pte_swp_mksoft_dirty(read);
-      pte = read;
-      e[src_pte] = read;
-    }
   } else rss[MM_SWAPENTS]!++;
+  const read = is_cow_mapping(vma.vm_flags) ? swp_pte_mkread(k, pte) : -1;
+  if (read >= 0) {
+    pte = read;
+    e[src_pte] = read;
+  }
   e[dst_pte] = pte;
 }
 

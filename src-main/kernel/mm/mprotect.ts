@@ -16,16 +16,7 @@ import {
   type mm_struct,
 } from '../include/mm_types';
 import { pmd_huge, pte_modify, pte_none, pte_present } from '../include/pgtable';
-import {
-  is_write_device_entry,
-  is_write_migration_entry,
-  make_device_entry_read,
-  make_migration_entry_read,
-  pte_swp_mksoft_dirty,
-  pte_swp_soft_dirty,
-  pte_to_swp_entry,
-  swp_entry_to_pte,
-} from '../include/swapops';
+import { swp_pte_mkread } from '../include/swapops';
 import {
   find_vma,
   PROT_EXEC,
@@ -74,12 +65,9 @@ export function change_pte_range(k: Kernel, pmd: number, addr: number, end: numb
       pages++;
       continue;
     }
-    const entry = pte_to_swp_entry(oldpte);
-    let read = -1;
-    if (is_write_migration_entry(k, entry)) read = swp_entry_to_pte(make_migration_entry_read(k, entry));
-    else if (is_write_device_entry(k, entry)) read = swp_entry_to_pte(make_device_entry_read(k, entry));
+    const read = swp_pte_mkread(k, oldpte);
     if (read < 0) continue;
-    e[ptep] = pte_swp_soft_dirty(oldpte) ? pte_swp_mksoft_dirty(read) : read;
+    e[ptep] = read;
     pages++;
   }
   return pages;
