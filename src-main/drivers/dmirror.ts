@@ -203,6 +203,9 @@ export class DevicePagePool {
 
 /** Entries per device page-table node. */
 const DPT_ENTRIES = 512;
+/** store_range's values that are no entry: leave the page's entry as it is, or drop it. */
+export const DPT_KEEP = -1;
+export const DPT_UNMAP = -2;
 
 /**
  * The device's page table for one address space: virtual page number -> device page * 2,
@@ -250,6 +253,47 @@ export class DevicePageTable {
     if (!node?.[i]) return;
     node[i] = 0;
     this.size--;
+  }
+
+  /**
+   * The entries of n virtual pages from first into out (-1 where none): one node lookup per
+   * node, not per page.
+   */
+  lookup_range(first: number, n: number, out: Float64Array): void {
+    for (let i = 0; i < n;) {
+      const key = Math.floor((first + i) / DPT_ENTRIES);
+      const from = first + i - key * DPT_ENTRIES;
+      const len = Math.min(DPT_ENTRIES - from, n - i);
+      const node = this.nodes.get(key);
+      for (let j = from; j < from + len; j++, i++) out[i] = node ? node[j]! - 1 : -1;
+    }
+  }
+
+  /**
+   * Write n entries from first: values[i] >= 0 maps that page, DPT_UNMAP drops its entry,
+   * DPT_KEEP leaves it. One node lookup per node, not per page.
+   */
+  store_range(first: number, n: number, values: Float64Array): void {
+    for (let i = 0; i < n;) {
+      const key = Math.floor((first + i) / DPT_ENTRIES);
+      const from = first + i - key * DPT_ENTRIES;
+      const len = Math.min(DPT_ENTRIES - from, n - i);
+      let node = this.nodes.get(key);
+      let size = this.size;
+      for (let j = from; j < from + len; j++, i++) {
+        const v = values[i]!;
+        if (v === DPT_KEEP) continue;
+        if (!node) {
+          if (v === DPT_UNMAP) continue;
+          node = new Float64Array(DPT_ENTRIES);
+          this.nodes.set(key, node);
+        }
+        if (node[j]) size--;
+        node[j] = v === DPT_UNMAP ? 0 : v + 1;
+        if (node[j]) size++;
+      }
+      this.size = size;
+    }
   }
 
   /** Drop the entries of [first, last) virtual pages; returns how many there were. */

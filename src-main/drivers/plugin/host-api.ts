@@ -568,8 +568,7 @@ export function driverApi(d: PluginDriver): HostApi {
       if (start % c.PAGE_SIZE || start < 0 || npages < 0 || npages > MAX_MIGRATE_PAGES)
         throw new HostError(-EINVAL, `device_pt_lookup_range: ${hex(start)}, ${npages} pages`);
       const out = new Float64Array(npages);
-      const first = start / c.PAGE_SIZE;
-      for (let i = 0; i < npages; i++) out[i] = m.pt.get(first + i) ?? -1;
+      m.pt.lookup_range(start / c.PAGE_SIZE, npages, out);
       return out;
     },
     device_pt_map_pfns: (...a) =>

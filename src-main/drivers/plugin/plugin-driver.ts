@@ -87,7 +87,7 @@ import { alloc_pages_bulk, GFP_HIGHUSER } from '../../kernel/mm/page_alloc';
 import { rmap_walk } from '../../kernel/mm/rmap';
 import type { request_queue } from '../../kernel/block/blk-core';
 import type { BoundDevice } from '../builtin';
-import { DevicePagePool, DevicePageTable } from '../dmirror';
+import { DevicePagePool, DevicePageTable, DPT_KEEP, DPT_UNMAP } from '../dmirror';
 import {
   commandFailed,
   type DeviceCommandArgs,
@@ -1060,9 +1060,11 @@ export class PluginDriver implements DeviceDriver {
     // Whose page a pfn is, told by the devmems' pfn ranges: only the pages entering this
     // device's page table are looked up in the memmap.
     const devmems = [...this.devmems.values()];
+    const values = this.scratchOf(n);
     let moved = 0;
     let rewritten = 0;
     for (let i = 0; i < n; i++) {
+      values[i] = DPT_KEEP;
       const s = src[i]!;
       const sf = migrate_pfn_flags(s);
       if (!(sf & MIGRATE_PFN_MIGRATE)) continue;
@@ -1070,16 +1072,13 @@ export class PluginDriver implements DeviceDriver {
       // The host checked every dst entry: a valid one names a page.
       if (!migrate_pfn_has(d, MIGRATE_PFN_VALID)) continue;
       moved++;
-      if (!mirror) continue;
       if (owns(devmems, migrate_pfn_pfn(d)))
-        mirror.pt.set(
-          first + i,
-          migrate_pfn_to_page(k, d) * 2 + (migrate_pfn_flags(d) & MIGRATE_PFN_WRITE ? 1 : 0),
-        );
-      else if (sf & MIGRATE_PFN_DEVICE && owns(devmems, migrate_pfn_pfn(s))) mirror.pt.delete(first + i);
+        values[i] = migrate_pfn_to_page(k, d) * 2 + (migrate_pfn_flags(d) & MIGRATE_PFN_WRITE ? 1 : 0);
+      else if (sf & MIGRATE_PFN_DEVICE && owns(devmems, migrate_pfn_pfn(s))) values[i] = DPT_UNMAP;
       else continue;
       rewritten++;
     }
+    mirror?.pt.store_range(first, n, values);
     // Every entry of the range is now the page the CPU is about to map there (or none): the
     // coherence check of the invalidations inside it has nothing left to find.
     if (mirror && rewritten === n)
@@ -1105,8 +1104,7 @@ export class PluginDriver implements DeviceDriver {
     const unit = 2 ** r.pfn_shift;
     const wbit = r.flags[HMM_PFN_WRITE]!;
     const dbit = r.flags[HMM_PFN_DEVICE_PRIVATE]!;
-    if (this.scratch.length < n) this.scratch = new Float64Array(r.pfns.length);
-    const entries = this.scratch;
+    const entries = this.scratchOf(r.pfns.length);
     for (let i = 0; i < n; i++) {
       const v = r.pfns[i]!;
       const page = hmm_pfn_to_page(k, r, v);
@@ -1122,13 +1120,17 @@ export class PluginDriver implements DeviceDriver {
       if (write && !w && (dbit ? f & dbit : is_device_private_page(k, page))) return -EACCES;
       entries[i] = page * 2 + (w ? 1 : 0);
     }
-    const first = r.start / ps;
-    for (let i = 0; i < n; i++) mirror.pt.set(first + i, entries[i]!);
+    mirror.pt.store_range(r.start / ps, n, entries);
     return n;
   }
 
-  /** Scratch entries of device_pt_map_pfns. */
+  /** Scratch device page-table entries of device_pt_map_pfns and device_pt_map_migrated. */
   private scratch = new Float64Array(256);
+
+  private scratchOf(n: number): Float64Array {
+    if (this.scratch.length < n) this.scratch = new Float64Array(n);
+    return this.scratch;
+  }
 
   /**
    * Take every device page of this driver still in use home, as the driver core would for a

@@ -14,7 +14,7 @@ import {
   storePattern,
   task,
 } from './dmirror-machine';
-import { DevicePagePool, DevicePageTable } from '../../../src-main/drivers/dmirror';
+import { DevicePagePool, DevicePageTable, DPT_KEEP, DPT_UNMAP } from '../../../src-main/drivers/dmirror';
 import { page_count, page_mapcount } from '../../../src-main/kernel/include/mm';
 
 /** Pages per PMD (x86-64). */
@@ -93,6 +93,35 @@ describe('dmirror: the device page table and the device page LRU', () => {
     expect([pt.get(5), pt.size]).toEqual([undefined, 0]);
     pt.set(5, 1);
     expect([pt.get(5), pt.get(7), pt.size]).toEqual([1, undefined, 1]);
+  });
+
+  it('range stores and lookups across node boundaries match page-by-page sets, deletes and gets', () => {
+    const pt = new DevicePageTable();
+    const byPage = new DevicePageTable();
+    // Pages 500..1100 span three nodes; node 1 exists before, node 2 only through the store.
+    for (const [vpn, v] of [[505, 7], [600, 8], [700, 9], [1000, 10]] as const) {
+      pt.set(vpn, v);
+      byPage.set(vpn, v);
+    }
+    const first = 500;
+    const n = 600;
+    const values = new Float64Array(n).fill(DPT_KEEP);
+    values[5] = DPT_UNMAP; // 505: dropped
+    values[6] = DPT_UNMAP; // 506: nothing there, still nothing
+    values[100] = 42; // 600: replaced
+    values[11] = 0; // 511: page 0, the last entry of node 0
+    values[12] = 3; // 512: the first of node 1
+    values[599] = 5; // 1099: a node made by the store
+    pt.store_range(first, n, values);
+    for (let i = 0; i < n; i++) {
+      if (values[i] === DPT_UNMAP) byPage.delete(first + i);
+      else if (values[i] !== DPT_KEEP) byPage.set(first + i, values[i]!);
+    }
+    const out = new Float64Array(n + 2);
+    pt.lookup_range(first - 1, n + 2, out);
+    for (let i = 0; i < n + 2; i++) expect(out[i]).toBe(byPage.get(first - 1 + i) ?? -1);
+    expect([pt.size, pt.get(600), pt.get(1099), pt.get(505)]).toEqual([byPage.size, 42, 5, undefined]);
+    expect(pt.size).toBe(6);
   });
 
   it('the LRU lists pages in the order they were added, once each, and unlinks any of them', () => {
