@@ -109,9 +109,10 @@ function hmm_devmem_pagemap(
     });
     return result;
   };
+  // Once per page freed: no event built when nobody listens, and no name looked up to know.
+  const devmem_free = k.trace.point('devmem_free');
   pgmap.page_free = (page) => {
-    // Once per page freed: no event built when nobody listens.
-    if (k.trace.on('devmem_free'))
+    if (devmem_free.enabled)
       k.trace.emit({ name: 'devmem_free', device: dev_name(devmem.device), pfn: k.mem.page_to_pfn(page) });
     devmem.ops.free(devmem, page);
   };

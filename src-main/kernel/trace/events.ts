@@ -58,6 +58,23 @@ export type TraceName = TraceEvent['name'];
 export type TraceSink = (e: TraceEvent) => void;
 
 /**
+ * One tracepoint and the sinks that hear it, kept current as sinks come and go. A path that
+ * fires once per page holds its tracepoint, as the kernel's code holds its static key, and
+ * asks `enabled` without looking the name up.
+ */
+export class Tracepoint {
+  /** Replaced, never changed in place: an emit in progress keeps the list it started with. */
+  sinks: readonly TraceSink[] = [];
+
+  constructor(readonly name: TraceName) {}
+
+  /** trace_<name>_enabled(). */
+  get enabled(): boolean {
+    return this.sinks.length > 0;
+  }
+}
+
+/**
  * The tracepoints: like the kernel's, each is enabled on its own. A sink hears every event,
  * or only the names it subscribed to, so a hot path whose event nobody wants builds nothing.
  * Sinks hear an event in the order they subscribed (the clock charges before the trace
@@ -65,35 +82,41 @@ export type TraceSink = (e: TraceEvent) => void;
  */
 export class Tracepoints {
   private readonly sinks: { sink: TraceSink; names: ReadonlySet<TraceName> | null }[] = [];
-  /**
-   * The sinks of each event name, in order; rebuilt after a (un)subscribe. A plain object, not
-   * a Map: hot paths ask trace.on(name) once per page, and a named property load is cheaper.
-   */
-  private byName: Partial<Record<TraceName, TraceSink[]>> = {};
+  private readonly points = new Map<TraceName, Tracepoint>();
+
+  /** The tracepoint of an event name, for a hot path to hold. */
+  point(name: TraceName): Tracepoint {
+    let tp = this.points.get(name);
+    if (!tp) {
+      tp = new Tracepoint(name);
+      this.points.set(name, tp);
+      this.update(tp);
+    }
+    return tp;
+  }
 
   /** trace_<name>_enabled(): whether anyone listens to this event. */
   on(name: TraceName): boolean {
-    return (this.byName[name] ?? this.listeners(name)).length > 0;
+    return this.point(name).enabled;
   }
 
   emit(e: TraceEvent): void {
-    for (const s of this.byName[e.name] ?? this.listeners(e.name)) s(e);
+    for (const s of this.point(e.name).sinks) s(e);
   }
 
   /** Hear every event, or only those named. Returns the unsubscribe. */
   subscribe(sink: TraceSink, names?: readonly TraceName[]): () => void {
     const entry = { sink, names: names ? new Set(names) : null };
     this.sinks.push(entry);
-    this.byName = {};
+    for (const tp of this.points.values()) this.update(tp);
     return () => {
       const i = this.sinks.indexOf(entry);
       if (i >= 0) this.sinks.splice(i, 1);
-      this.byName = {};
+      for (const tp of this.points.values()) this.update(tp);
     };
   }
 
-  /** The sinks of an event name, found and kept (out of line: `on` stays small to inline). */
-  private listeners(name: TraceName): TraceSink[] {
-    return (this.byName[name] = this.sinks.filter((s) => !s.names || s.names.has(name)).map((s) => s.sink));
+  private update(tp: Tracepoint): void {
+    tp.sinks = this.sinks.filter((s) => !s.names || s.names.has(tp.name)).map((s) => s.sink);
   }
 }

@@ -63,4 +63,31 @@ describe('Tracepoints', () => {
     t.emit(stat);
     expect(n).toBe(3);
   });
+
+  it('a held tracepoint follows sinks that come and go, before and after it was first asked for', () => {
+    const t = new Tracepoints();
+    const early = t.point('devmem_free');
+    expect(early.enabled).toBe(false);
+    const off = t.subscribe(() => {}, ['devmem_free']);
+    const late = t.point('rss_stat');
+    expect([early.enabled, late.enabled, t.point('devmem_free') === early]).toEqual([true, false, true]);
+    const all = t.subscribe(() => {});
+    expect([early.enabled, late.enabled]).toEqual([true, true]);
+    off();
+    all();
+    expect([early.enabled, late.enabled]).toEqual([false, false]);
+  });
+
+  it('a sink that unsubscribes while hearing an event does not cut the others short', () => {
+    const t = new Tracepoints();
+    const heard: string[] = [];
+    const off = t.subscribe(() => {
+      heard.push('first');
+      off();
+    });
+    t.subscribe(() => heard.push('second'));
+    t.emit(free);
+    t.emit(free);
+    expect(heard).toEqual(['first', 'second', 'second']);
+  });
 });
