@@ -959,14 +959,24 @@ export class PluginDriver implements DeviceDriver {
   /** migrate_alloc_devmem_pages (hmm-lab.d.ts): dmirror_migrate_alloc_and_copy to device memory. */
   migrateAllocDevmem(devmem: hmm_devmem): number {
     const mig = this.inMigration('migrate_alloc_devmem_pages', false);
+    mig.filled = true;
+    const copied = this.allocDevmemPages(mig, this.pool(devmem));
+    if (copied) this.dmaCopied(copied);
+    return copied;
+  }
+
+  // The batch helpers' per-page loops are methods of their own that end with the loop. V8
+  // compiles a hot loop while it runs (OSR), before the code after it has ever run; that code
+  // would then leave the compiled loop at every later call, and the next loop start slow.
+
+  /** A free device page, copied into, for each entry of the batch that moves. Pages copied. */
+  private allocDevmemPages(mig: Migration, pool: DevmemPool): number {
     const k = this.k;
     const mem = k.mem;
-    const pool = this.pool(devmem);
     const free = pool.free;
     const { src, dst } = mig;
     const n = (mig.end - mig.start) / k.c.PAGE_SIZE;
     const writable = (mig.vma.vm_flags & VM_WRITE) !== 0;
-    mig.filled = true;
     let copied = 0;
     for (let i = 0; i < n; i++) {
       const s = src[i]!;
@@ -986,7 +996,6 @@ export class PluginDriver implements DeviceDriver {
       dst[i] = migrate_pfn(mem.page_to_pfn(page)) + MIGRATE_PFN_LOCKED + (write ? MIGRATE_PFN_WRITE : 0);
       copied++;
     }
-    if (copied) this.dmaCopied(copied);
     return copied;
   }
 
@@ -1003,11 +1012,7 @@ export class PluginDriver implements DeviceDriver {
   /** migrate_alloc_system_pages (hmm-lab.d.ts): this driver's device pages of the batch home. */
   migrateAllocSystem(): number {
     const mig = this.inMigration('migrate_alloc_system_pages', false);
-    const k = this.k;
-    const mem = k.mem;
-    const ps = k.c.PAGE_SIZE;
-    const { src, dst } = mig;
-    const n = (mig.end - mig.start) / ps;
+    const n = (mig.end - mig.start) / this.k.c.PAGE_SIZE;
     mig.filled = true;
     // The entries to bring home, then their pages in one batch: what
     // hmm_vma_alloc_locked_page at each would give, without each page's buddy list updates.
@@ -1015,8 +1020,18 @@ export class PluginDriver implements DeviceDriver {
       this.homeIdx = new Int32Array(n);
       this.homePages = new Int32Array(n);
     }
+    const want = this.homeEntries(mig, n);
+    alloc_pages_bulk(this.k, GFP_HIGHUSER, want, this.homePages);
+    const failed = this.copyHome(mig, want);
+    const copied = want - failed;
+    if (copied) this.dmaCopied(copied);
+    return failed ? -ENOMEM : copied;
+  }
+
+  /** Into homeIdx, the entries of this driver's device pages that move; how many. */
+  private homeEntries(mig: Migration, n: number): number {
+    const { src, dst } = mig;
     const idx = this.homeIdx;
-    const pages = this.homePages;
     const devmems = [...this.devmems.values()];
     let want = 0;
     for (let i = 0; i < n; i++) {
@@ -1025,8 +1040,16 @@ export class PluginDriver implements DeviceDriver {
       if (!(f & MIGRATE_PFN_MIGRATE) || !(f & MIGRATE_PFN_DEVICE) || dst[i] !== 0) continue;
       if (owns(devmems, migrate_pfn_pfn(s))) idx[want++] = i;
     }
-    alloc_pages_bulk(k, GFP_HIGHUSER, want, pages);
-    let copied = 0;
+    return want;
+  }
+
+  /** Each of the want entries copied into its new system page (ERROR where none); the failures. */
+  private copyHome(mig: Migration, want: number): number {
+    const k = this.k;
+    const mem = k.mem;
+    const { src, dst } = mig;
+    const idx = this.homeIdx;
+    const pages = this.homePages;
     let failed = 0;
     for (let j = 0; j < want; j++) {
       const i = idx[j]!;
@@ -1039,10 +1062,8 @@ export class PluginDriver implements DeviceDriver {
       lock_page(k, page);
       copy_highpage(k, page, mem.pfn_to_page(migrate_pfn_pfn(src[i]!)));
       dst[i] = migrate_pfn(mem.page_to_pfn(page)) + MIGRATE_PFN_LOCKED;
-      copied++;
     }
-    if (copied) this.dmaCopied(copied);
-    return failed ? -ENOMEM : copied;
+    return failed;
   }
 
   /** device_pt_map_migrated (hmm-lab.d.ts): finalize_and_map's device page-table update. */

@@ -412,7 +412,7 @@ function migrate_vma_drop(m: migrate_vma_state, i: number): void {
  * pinned; those whose PTE already became a migration entry get it back.
  */
 function migrate_vma_prepare(k: Kernel, m: migrate_vma_state): void {
-  const { src, pages, npages, start } = m;
+  const { src, pages, npages, start, cursor: cur } = m;
   let restore = 0;
   for (let i = 0; i < npages && m.cpages; i++) {
     const page = pages[i]!;
@@ -443,18 +443,21 @@ function migrate_vma_prepare(k: Kernel, m: migrate_vma_state): void {
       }
     }
   }
-  const cur = m.cursor;
-  pte_cursor_reset(cur);
-  for (let i = 0, addr = start; i < npages && restore; i++, addr += k.c.PAGE_SIZE) {
-    const page = pages[i]!;
-    if (page < 0 || migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE)) continue;
-    const pfn = migrate_pfn_pfn(src[i]!);
-    const mapped = remove_migration_pte(k, cur, page, pfn, m.vma, addr, pfn);
-    migrate_vma_drop(m, i);
-    unlock_page(k, page);
-    // Collect's pin became the mapping's reference, unless the entry was gone.
-    if (!mapped) put_page(k, page);
-    restore--;
+  // Inside `if` only: V8 compiles the loop above while it runs (OSR), and code after it that
+  // had never run would leave the compiled loop at every call.
+  if (restore) {
+    pte_cursor_reset(cur);
+    for (let i = 0, addr = start; restore; i++, addr += k.c.PAGE_SIZE) {
+      const page = pages[i]!;
+      if (page < 0 || migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE)) continue;
+      const pfn = migrate_pfn_pfn(src[i]!);
+      const mapped = remove_migration_pte(k, cur, page, pfn, m.vma, addr, pfn);
+      migrate_vma_drop(m, i);
+      unlock_page(k, page);
+      // Collect's pin became the mapping's reference, unless the entry was gone.
+      if (!mapped) put_page(k, page);
+      restore--;
+    }
   }
 }
 
@@ -464,7 +467,7 @@ function migrate_vma_prepare(k: Kernel, m: migrate_vma_state): void {
  * mapped or pinned afterwards is restored.
  */
 function migrate_vma_unmap(k: Kernel, m: migrate_vma_state): void {
-  const { src, pages, npages } = m;
+  const { src, pages, npages, cursor: cur } = m;
   let restore = 0;
   for (let i = 0; i < npages; i++) {
     const page = pages[i]!;
@@ -476,17 +479,19 @@ function migrate_vma_unmap(k: Kernel, m: migrate_vma_state): void {
     m.cpages--;
     restore++;
   }
-  const cur = m.cursor;
-  pte_cursor_reset(cur);
-  for (let i = 0; i < npages && restore; i++) {
-    const page = pages[i]!;
-    if (page < 0 || migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE)) continue;
-    remove_migration_ptes(k, cur, page, page);
-    migrate_vma_drop(m, i);
-    unlock_page(k, page);
-    restore--;
-    // putback_lru_page for a system page, put_page for a device page: our reference goes.
-    put_page(k, page);
+  // Inside `if` only, as in prepare.
+  if (restore) {
+    pte_cursor_reset(cur);
+    for (let i = 0; restore; i++) {
+      const page = pages[i]!;
+      if (page < 0 || migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE)) continue;
+      remove_migration_ptes(k, cur, page, page);
+      migrate_vma_drop(m, i);
+      unlock_page(k, page);
+      restore--;
+      // putback_lru_page for a system page, put_page for a device page: our reference goes.
+      put_page(k, page);
+    }
   }
 }
 
