@@ -161,7 +161,9 @@ export class DevicePageLru {
  */
 export class DevicePagePool {
   private next: number;
-  private readonly freed: number[] = [];
+  /** The pages given back, a stack: freed[0..nr_freed). */
+  private readonly freed: Int32Array;
+  private nr_freed = 0;
   readonly nr_pages: number;
   /**
    * Pages in use, least recently migrated in first: the `fault` policy's eviction order (the
@@ -176,22 +178,24 @@ export class DevicePagePool {
   ) {
     this.next = first_pfn;
     this.nr_pages = end_pfn - first_pfn;
+    this.freed = new Int32Array(this.nr_pages);
     this.lru = new DevicePageLru(k, first_pfn, this.nr_pages);
   }
 
   /** A free device page (page index), or -1 when the device memory is exhausted. */
   alloc(): number {
-    const page = this.freed.pop();
-    if (page !== undefined) return page;
+    if (this.nr_freed) return this.freed[--this.nr_freed]!;
     return this.next < this.end_pfn ? this.k.mem.pfn_to_page(this.next++) : -1;
   }
 
   free(page: number): void {
-    this.freed.push(page);
+    // Only a page handed out twice (a driver bug) could be given back past the device's size.
+    if (this.nr_freed === this.nr_pages) return this.k.WARN(`device page pool: page ${page} freed twice`);
+    this.freed[this.nr_freed++] = page;
   }
 
   get nr_free(): number {
-    return this.end_pfn - this.next + this.freed.length;
+    return this.end_pfn - this.next + this.nr_freed;
   }
 
   /** Every page handed out at least once (free again or not), in pfn order. */
