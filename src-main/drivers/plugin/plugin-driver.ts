@@ -756,21 +756,20 @@ export class PluginDriver implements DeviceDriver {
     const ps = this.k.c.PAGE_SIZE;
     const npages = Math.max(0, Math.floor(end / ps) - Math.floor(start / ps));
     if (npages > MAX_MIGRATE_PAGES) return -EINVAL;
-    // A CPU fault's one page reuses a pair of arrays (unless a migration nests in a sync).
-    const one = npages === 1 && !this.oneBusy;
-    const src = one ? this.oneSrc : new Float64Array(npages);
-    const dst = one ? this.oneDst : new Float64Array(npages);
-    this.oneBusy ||= one;
+    // The arrays of the last migration of this size are reused (a CPU fault's one page, a
+    // command's full batches); a migration nesting in a sync gets its own.
+    let arrays = this.spare;
+    this.spare = null;
+    if (arrays?.src.length !== npages) arrays = { src: new Float64Array(npages), dst: new Float64Array(npages) };
     try {
-      return migrate_vma(this.k, this.migrateOps, vma, start, end, src, dst, priv);
+      return migrate_vma(this.k, this.migrateOps, vma, start, end, arrays.src, arrays.dst, priv);
     } finally {
-      if (one) this.oneBusy = false;
+      this.spare = arrays;
     }
   }
 
-  private readonly oneSrc = new Float64Array(1);
-  private readonly oneDst = new Float64Array(1);
-  private oneBusy = false;
+  /** src and dst of the last migration, free for the next. */
+  private spare: { src: Float64Array; dst: Float64Array } | null = null;
   /** migrateAllocSystem's entries to bring home and their new pages, kept between calls. */
   private homeIdx = new Int32Array(0);
   private homePages = new Int32Array(0);
@@ -784,8 +783,8 @@ export class PluginDriver implements DeviceDriver {
     priv: unknown,
   ): void {
     const k = this.k;
+    // Collect left every dst entry 0.
     const n = (end - start) / k.c.PAGE_SIZE;
-    dst.fill(0, 0, n);
     if (!this.has('alloc_and_copy')) return;
     const mig: Migration = { vma, start, end, src, dst, filled: false, finalizing: false };
     this.migration = mig;

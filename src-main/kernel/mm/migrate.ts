@@ -751,7 +751,7 @@ export function migrate_vma(
   if (!ops || !src || !dst || start >= end) return -EINVAL;
   const npages = (end - start) / PAGE_SIZE;
   if (src.length < npages || dst.length < npages) return -EINVAL;
-  src.fill(0, 0, npages);
+  // Collect writes every src and dst entry of the range.
   const m = migrate_vma_state_get(vma, src, dst, start, end, npages);
 
   migrate_vma_collect(k, m);
