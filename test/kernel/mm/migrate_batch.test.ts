@@ -124,6 +124,21 @@ describe('dmirror: the device page table and the device page LRU', () => {
     expect(pt.size).toBe(6);
   });
 
+  it('the free pool hands out new pages in pfn order, then the last given back first, and warns past its size', () => {
+    const { k, d } = bootDmirror();
+    const first = d.devmem.pfn_first;
+    const pool = new DevicePagePool(k, first, first + 2);
+    const page = (i: number): number => k.mem.pfn_to_page(first + i);
+    expect([pool.alloc(), pool.alloc(), pool.alloc(), pool.nr_free]).toEqual([page(0), page(1), -1, 0]);
+    pool.free(page(0));
+    pool.free(page(1));
+    expect(pool.nr_free).toBe(2);
+    pool.free(page(1));
+    expect(pool.nr_free).toBe(2);
+    expect(k.log.lines().some((l) => l.text.includes('freed twice'))).toBe(true);
+    expect([pool.alloc(), pool.alloc(), pool.alloc()]).toEqual([page(1), page(0), -1]);
+  });
+
   it('the LRU lists pages in the order they were added, once each, and unlinks any of them', () => {
     const { k, d } = bootDmirror();
     const first = d.devmem.pfn_first;
