@@ -157,7 +157,8 @@ export class DevicePageLru {
 
 /**
  * The driver's free device pages: never-used pages in pfn order, then the ones the kernel
- * gave back through the free callback. Costs nothing up front.
+ * gave back through the free callback. Nothing is built up front: the stack of pages given
+ * back is reserved at 4 bytes a device page, and the OS backs it only as pages come back.
  */
 export class DevicePagePool {
   private next: number;
