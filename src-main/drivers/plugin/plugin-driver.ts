@@ -760,7 +760,8 @@ export class PluginDriver implements DeviceDriver {
     // command's full batches); a migration nesting in a sync gets its own.
     let arrays = this.spare;
     this.spare = null;
-    if (arrays?.src.length !== npages) arrays = { src: new Float64Array(npages), dst: new Float64Array(npages) };
+    if (arrays?.src.length !== npages)
+      arrays = { src: new Float64Array(npages), dst: new Float64Array(npages) };
     try {
       return migrate_vma(this.k, this.migrateOps, vma, start, end, arrays.src, arrays.dst, priv);
     } finally {

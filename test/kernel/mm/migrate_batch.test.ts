@@ -99,7 +99,12 @@ describe('dmirror: the device page table and the device page LRU', () => {
     const pt = new DevicePageTable();
     const byPage = new DevicePageTable();
     // Pages 500..1100 span three nodes; node 1 exists before, node 2 only through the store.
-    for (const [vpn, v] of [[505, 7], [600, 8], [700, 9], [1000, 10]] as const) {
+    for (const [vpn, v] of [
+      [505, 7],
+      [600, 8],
+      [700, 9],
+      [1000, 10],
+    ] as const) {
       pt.set(vpn, v);
       byPage.set(vpn, v);
     }
