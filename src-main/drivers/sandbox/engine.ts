@@ -10,7 +10,7 @@ import {
 } from 'quickjs-emscripten-core';
 import { RawVm } from './ffi';
 import { PRELUDE_SOURCE, type PreludeHelpers } from './prelude';
-import type { CallValue, ValueLimits } from './values';
+import type { CallValue, FlatShape, ValueLimits } from './values';
 
 /** A host function: plain values in, a plain value out; throw HostError to fail with an errno. */
 export type HostFunction = (...args: CallValue[]) => CallValue | void;
@@ -30,6 +30,10 @@ export interface Engine {
   helpers: Record<keyof PreludeHelpers, QuickJSHandle>;
   /** Export path to function, read once at load (as the kernel reads a driver's const ops). */
   callbacks: Map<string, QuickJSHandle>;
+  /** The flat shapes the engine was told of (flatShape's sig -> its number there). */
+  shapesIn: Map<string, number>;
+  /** The flat shapes the engine numbered, learnt as they first arrive. */
+  shapesOut: Map<number, FlatShape>;
 }
 
 export interface EngineOptions {
@@ -57,6 +61,9 @@ const HELPERS: (keyof PreludeHelpers)[] = [
   'numbersIn',
   'typedIn',
   'decode',
+  'shapeIn',
+  'flatIn',
+  'shapeOut',
   'describe',
   'hostError',
   'deepFreeze',
@@ -81,7 +88,15 @@ export function newEngine(
       : { error: new Error(`plugins may import only '${opts.apiModule}', not '${name}'`) },
   );
   const vm = rt.newContext({ intrinsics: { ...DefaultIntrinsics, Date: false } });
-  const e: Engine = { rt, vm, raw: new RawVm(module, vm), helpers: prelude(vm, opts), callbacks: new Map() };
+  const e: Engine = {
+    rt,
+    vm,
+    raw: new RawVm(module, vm),
+    helpers: prelude(vm, opts),
+    callbacks: new Map(),
+    shapesIn: new Map(),
+    shapesOut: new Map(),
+  };
   const api = buildApi(e, hostApi, '', 0, hooks);
   vm.unwrapResult(vm.callFunction(e.helpers.deepFreeze, vm.undefined, api)).dispose();
   vm.setProp(vm.global, API_GLOBAL, api);

@@ -177,6 +177,14 @@ export class RawVm {
     return this.ffi.QTS_NewFloat64(this.ctx, n);
   }
 
+  /** A new string (owned). */
+  newString(s: string): number {
+    const h = this.vm.newString(s);
+    const ptr = this.dup(h.value as number);
+    h.dispose();
+    return ptr;
+  }
+
   /** An owned copy of a value, as a host function returns it. */
   dup(ptr: number): number {
     return this.ffi.QTS_DupValuePointer(this.ctx, ptr);

@@ -17,6 +17,12 @@ export interface PreludeHelpers {
   typedIn: unknown;
   /** (json) -> the value. */
   decode: unknown;
+  /** (JSON [keys, booleans as '0'/'1' per key]) -> the number of that flat shape, for flatIn. */
+  shapeIn: unknown;
+  /** (shape, ArrayBuffer of float64s) -> a plain object of that shape with those values. */
+  flatIn: unknown;
+  /** (shape) -> JSON [keys, booleans as '0'/'1' per key] of a shape out() gave a flat object. */
+  shapeOut: unknown;
   /** (thrown) -> JSON {name, message, stack, errno?}, read defensively. */
   describe: unknown;
   /** (message, errno) -> an Error named HostError with `.errno`. */
@@ -117,7 +123,8 @@ export const PRELUDE_SOURCE = String.raw`(function prelude(seed, maxString, maxD
     throw new Bad(path + ': ' + why);
   }
 
-  function walk(x, depth) {
+  // self: the object x stands for in cycle checks (a copy of it is walked instead), if any.
+  function walk(x, depth, self) {
     if (++nodes > maxNodes) fail(depth, 'more than ' + maxNodes + ' values');
     const t = typeof x;
     if (t === 'number') {
@@ -142,7 +149,7 @@ export const PRELUDE_SOURCE = String.raw`(function prelude(seed, maxString, maxD
     if (t !== 'object') fail(depth, 'a ' + t + ' cannot leave the plugin');
     if (depth >= maxDepth) fail(depth, 'nested deeper than ' + maxDepth);
     for (let i = 0; i < depth; i++) if (ancestors[i] === x) fail(depth, 'a cycle');
-    ancestors[depth] = x;
+    ancestors[depth] = self === undefined ? x : self;
     if (isArray(x)) {
       if (getProto(x) !== ArrayProto) fail(depth, 'not a plain array');
       const n = x.length;
@@ -187,14 +194,14 @@ export const PRELUDE_SOURCE = String.raw`(function prelude(seed, maxString, maxD
     if (text.length > maxJson) fail(depth, 'more than ' + maxJson + ' characters of data');
   }
 
-  function encode(value) {
+  function encode(value, self) {
     if (value === undefined) return '';
     const savedText = text;
     const savedNodes = nodes;
     text = '';
     nodes = 0;
     try {
-      walk(value, 0);
+      walk(value, 0, self);
       return text;
     } catch (e) {
       if (e instanceof Bad) return '!' + e.reason;
@@ -203,6 +210,86 @@ export const PRELUDE_SOURCE = String.raw`(function prelude(seed, maxString, maxD
       text = savedText;
       nodes = savedNodes;
     }
+  }
+
+  // Flat objects: a plain object of at most maxFlat keys whose values are finite numbers or
+  // booleans (a command's arguments and result) crosses as float64s and the number of its shape
+  // (its keys, and which are booleans), not as JSON: QuickJS formats and parses numbers slowly,
+  // and a command's objects cross on every fault. Shapes are numbered once per direction.
+  const maxFlat = 32;
+  const outShapes = create(null);
+  const outShapeIds = create(null);
+  let nOutShapes = 0;
+  const inShapes = create(null);
+  let nInShapes = 0;
+
+  // x, read once: as float64s NaN, its shape's number, its values (NaN cannot start a batch of
+  // numbers); or, when x is not flat, its text from a null-prototype copy of the values read.
+  function flatOut(x, keys) {
+    const n = keys.length;
+    const buf = new ArrayBufferCtor((n + 2) * 8);
+    const f = new Float64ArrayCtor(buf);
+    const read = create(null);
+    let sig = '';
+    let bools = '';
+    let flat = true;
+    for (let i = 0; i < n; i++) {
+      const k = keys[i];
+      const v = x[k];
+      read[k] = v;
+      if (!flat) continue;
+      const t = typeof v;
+      if (k === '__proto__') flat = false;
+      else if (t === 'number' && v - v === 0) {
+        f[i + 2] = v;
+        sig += k + '\u0000';
+        bools += '0';
+      } else if (t === 'boolean') {
+        f[i + 2] = v ? 1 : 0;
+        sig += k + '\u0001';
+        bools += '1';
+      } else flat = false;
+    }
+    if (!flat) return encode(read, x);
+    let id = outShapeIds[sig];
+    if (id === undefined) {
+      // Keys quoted one by one: quoting the array would look up a toJSON the plugin may define.
+      let json = '[[';
+      for (let i = 0; i < n; i++) json += (i ? ',' : '') + quote(keys[i]);
+      id = nOutShapes++;
+      outShapes[id] = json + '],"' + bools + '"]';
+      outShapeIds[sig] = id;
+    }
+    f[0] = 0 / 0;
+    f[1] = id;
+    return buf;
+  }
+
+  function shapeOut(id) {
+    return outShapes[id];
+  }
+
+  // (JSON [keys, booleans as a string of 0 and 1]) from the host, which checked it.
+  function shapeIn(json) {
+    const shape = parse(json);
+    const keys = shape[0];
+    const bools = shape[1];
+    const template = create(null);
+    for (let i = 0; i < keys.length; i++) template[keys[i]] = 0;
+    inShapes[nInShapes] = { keys, bools, template };
+    return nInShapes++;
+  }
+
+  function flatIn(id, buf) {
+    const s = inShapes[id];
+    const f = new Float64ArrayCtor(buf);
+    // Spread defines the keys as own data properties, so no setter on Object.prototype runs;
+    // the stores below then only change their values.
+    const o = { ...s.template };
+    const keys = s.keys;
+    const bools = s.bools;
+    for (let i = 0; i < keys.length; i++) o[keys[i]] = bools[i] === '1' ? f[i] !== 0 : f[i];
+    return o;
   }
 
   // A dense plain array of finite numbers (a batch of pfns or flags) crosses as the bytes of a
@@ -214,6 +301,9 @@ export const PRELUDE_SOURCE = String.raw`(function prelude(seed, maxString, maxD
       const bytes = apply(byteLengthOf, value, []);
       if (bytes === 0) return '[]';
       if (bytes > maxNodes * 8) return '!: more than ' + maxNodes + ' values';
+      // NaN first is a flat object's mark: the host would read the batch as one.
+      const first = value[0];
+      if (first - first !== 0) return '![0]: ' + first + ' is not a finite number';
       const at = apply(byteOffsetOf, value, []);
       return apply(sliceBuffer, apply(bufferOf, value, []), [at, at + bytes]);
     }
@@ -230,6 +320,10 @@ export const PRELUDE_SOURCE = String.raw`(function prelude(seed, maxString, maxD
         }
         if (i === n) return buf;
       }
+    }
+    if (value !== null && typeof value === 'object' && !isArray(value) && getProto(value) === ObjectProto) {
+      const keys = objectKeys(value);
+      if (keys.length > 0 && keys.length <= maxFlat) return flatOut(value, keys);
     }
     return encode(value);
   }
@@ -337,5 +431,18 @@ export const PRELUDE_SOURCE = String.raw`(function prelude(seed, maxString, maxD
     return typeof x === 'function' ? x : undefined;
   }
 
-  return { out, numbersIn, typedIn, decode, describe, hostError, deepFreeze, exportPaths, lookup };
+  return {
+    out,
+    numbersIn,
+    typedIn,
+    decode,
+    shapeIn,
+    flatIn,
+    shapeOut,
+    describe,
+    hostError,
+    deepFreeze,
+    exportPaths,
+    lookup,
+  };
 })`;

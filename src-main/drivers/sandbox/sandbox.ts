@@ -22,7 +22,16 @@ import { HostError, PluginError, type PluginErrorKind } from './errors';
 import { Kind } from './ffi';
 import { newQuickJSInstance } from './quickjs';
 import { mapStack, type Position } from './source-map';
-import { checkPlain, DEFAULT_LIMITS, type CallValue, type Expect, type ValueLimits } from './values';
+import {
+  checkPlain,
+  DEFAULT_LIMITS,
+  flatShape,
+  parseFlatShape,
+  type CallValue,
+  type Expect,
+  type FlatShape,
+  type ValueLimits,
+} from './values';
 
 export type { HostApi, HostFunction };
 
@@ -461,25 +470,13 @@ export class PluginSandbox {
       case 'object': {
         if (v === null) return vm.null;
         if (v instanceof Float64Array) return this.typedHandle(e, v, where);
+        const flat = flatShape(v);
+        if (flat) return this.flatHandle(e, v as Record<string, number | boolean>, flat, where);
         const bad = checkPlain(v, this.opts.limits, where);
         if (bad !== undefined) throw new TypeError(bad);
-        if (isNumberArray(v)) {
-          const buf = e.raw.newFloat64s(v);
-          const n = e.raw.newNumber(v.length);
-          e.raw.setArg(0, buf);
-          e.raw.setArg(1, n);
-          const r = this.guard(where, () => e.raw.call(e.helpers.numbersIn.value as number, 2));
-          e.raw.free(buf);
-          e.raw.free(n);
-          if (r === 0) throw this.failure(e, where, e.raw.own(e.raw.error));
-          return e.raw.own(r);
-        }
-        const json = vm.newString(JSON.stringify(v));
-        e.raw.setArg(0, json.value as number);
-        const r = this.guard(where, () => e.raw.call(e.helpers.decode.value as number, 1));
-        json.dispose();
-        if (r === 0) throw this.failure(e, where, e.raw.own(e.raw.error));
-        return e.raw.own(r);
+        if (isNumberArray(v))
+          return this.helper(e, 'numbersIn', [e.raw.newFloat64s(v), e.raw.newNumber(v.length)], where);
+        return this.helper(e, 'decode', [e.raw.newString(JSON.stringify(v))], where);
       }
       default:
         throw new TypeError(`${where} is a ${typeof v}, which cannot enter a plugin`);
@@ -491,12 +488,65 @@ export class PluginSandbox {
   private typedHandle(e: Engine, v: Float64Array, where: string): QuickJSHandle {
     if (v.length > this.opts.limits.maxNodes)
       throw new TypeError(`${where}: more than ${this.opts.limits.maxNodes} values`);
-    const buf = e.raw.newFloat64s(v);
-    e.raw.setArg(0, buf);
-    const r = this.guard(where, () => e.raw.call(e.helpers.typedIn.value as number, 1));
-    e.raw.free(buf);
-    if (r === 0) throw this.failure(e, where, e.raw.own(e.raw.error));
-    return e.raw.own(r);
+    return this.helper(e, 'typedIn', [e.raw.newFloat64s(v)], where);
+  }
+
+  /** A flat object into the engine: its values as float64s, its shape by number. */
+  private flatHandle(
+    e: Engine,
+    v: Record<string, number | boolean>,
+    { shape, sig }: { shape: FlatShape; sig: string },
+    where: string,
+  ): QuickJSHandle {
+    let id = e.shapesIn.get(sig);
+    if (id === undefined) {
+      const h = this.helper(
+        e,
+        'shapeIn',
+        [e.raw.newString(JSON.stringify([shape.keys, shape.bools]))],
+        where,
+      );
+      id = e.raw.number(h.value as number);
+      h.dispose();
+      e.shapesIn.set(sig, id);
+    }
+    const values = new Float64Array(shape.keys.length);
+    for (let i = 0; i < values.length; i++) values[i] = Number(v[shape.keys[i]!]);
+    return this.helper(e, 'flatIn', [e.raw.newNumber(id), e.raw.newFloat64s(values)], where);
+  }
+
+  /** A prelude helper called with owned arguments (freed here); its result, owned. */
+  private helper(e: Engine, name: keyof Engine['helpers'], args: number[], where: string): QuickJSHandle {
+    const raw = e.raw;
+    for (let i = 0; i < args.length; i++) raw.setArg(i, args[i]!);
+    const r = this.guard(where, () => raw.call(e.helpers[name].value as number, args.length));
+    for (const a of args) raw.free(a);
+    if (r === 0) throw this.failure(e, where, raw.own(raw.error));
+    return raw.own(r);
+  }
+
+  /** A flat object out of the engine: float64s NaN, its shape's number, its values. */
+  private flatValue(e: Engine, numbers: number[], where: string): CallValue {
+    const id = numbers[1]!;
+    let shape = e.shapesOut.get(id);
+    if (!shape) {
+      const h = this.helper(e, 'shapeOut', [e.raw.newNumber(id)], where);
+      const text = e.raw.kind(h.value as number) === Kind.String ? e.vm.getString(h) : '';
+      h.dispose();
+      const parsed = parseFlatShape(text, numbers.length - 2, this.opts.limits);
+      if (typeof parsed === 'string') throw new BadValue(`${where}: ${parsed}`);
+      e.shapesOut.set(id, (shape = parsed));
+    }
+    const { keys, bools } = shape;
+    if (keys.length !== numbers.length - 2)
+      throw new BadValue(`${where}: a flat object whose shape does not match its values`);
+    const o: Record<string, number | boolean> = {};
+    for (let i = 0; i < keys.length; i++) {
+      const x = numbers[i + 2]!;
+      if (!Number.isFinite(x)) throw new BadValue(`${where}.${keys[i]}: ${x} is not a finite number`);
+      o[keys[i]!] = bools[i] === '1' ? x !== 0 : x;
+    }
+    return o;
   }
 
   /**
@@ -529,6 +579,7 @@ export class PluginSandbox {
         if (raw.kind(r) === Kind.Object) {
           const numbers = raw.float64s(r);
           raw.free(r);
+          if (numbers.length >= 2 && Number.isNaN(numbers[0])) return this.flatValue(e, numbers, where);
           // The engine checked these, but a Float64Array's bytes left unchecked: check them here.
           const max = this.opts.limits.maxNodes;
           if (numbers.length > max) throw new BadValue(`${where}: more than ${max} values`);

@@ -79,6 +79,55 @@ export function checkPlain(v: unknown, limits: ValueLimits, where: string): stri
   return walk(v, 0);
 }
 
+/**
+ * A flat object's shape: its keys, and which of them hold booleans ('1') rather than numbers
+ * ('0'). A plain object of at most MAX_FLAT keys, each a finite number or a boolean (a command's
+ * arguments and result), crosses the wall as float64s and the number of its shape, not as JSON.
+ */
+export interface FlatShape {
+  keys: string[];
+  bools: string;
+}
+
+export const MAX_FLAT = 32;
+
+/** v's flat shape and a key naming it, or null when v is not flat. */
+export function flatShape(v: object): { shape: FlatShape; sig: string } | null {
+  if (Object.getPrototypeOf(v) !== Object.prototype) return null;
+  const keys = Object.keys(v);
+  if (keys.length === 0 || keys.length > MAX_FLAT) return null;
+  let bools = '';
+  for (const k of keys) {
+    const x = (v as Record<string, unknown>)[k];
+    if (typeof x === 'boolean') bools += '1';
+    else if (typeof x === 'number' && Number.isFinite(x)) bools += '0';
+    else return null;
+    if (k === '__proto__') return null;
+  }
+  return { shape: { keys, bools }, sig: `${bools}${keys.join('\0')}` };
+}
+
+/** A flat shape's text from the engine, checked: [keys, bools] for n values, or a reason. */
+export function parseFlatShape(text: string, n: number, limits: ValueLimits): FlatShape | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return 'a flat object of no known shape';
+  }
+  if (!Array.isArray(v) || v.length !== 2 || !Array.isArray(v[0]) || typeof v[1] !== 'string')
+    return 'a flat object of no known shape';
+  const keys = v[0] as unknown[];
+  const bools = v[1];
+  if (keys.length !== n || bools.length !== n || !/^[01]*$/.test(bools))
+    return 'a flat object whose shape does not match its values';
+  for (const k of keys)
+    if (typeof k !== 'string' || k === '__proto__' || k.length > limits.maxString)
+      return 'a flat object with a bad key';
+  if (new Set(keys).size !== n) return 'a flat object with a repeated key';
+  return { keys: keys as string[], bools };
+}
+
 /** A check on a callback's result, beyond plainness: a message when it fails. */
 export type Expect = (v: CallValue) => string | undefined;
 

@@ -27,6 +27,21 @@ const source = ts`
     return { pfn: 0x1234, pages: [1, 2, 3], name: 'gpu0', flags: { write: true, dirty: false }, none: null, skip: undefined };
   }
   export function echo(v: unknown): unknown { return v; }
+  export function typesOf(v: Record<string, unknown>): string {
+    return Object.keys(v).map((k) => k + ':' + typeof v[k] + ':' + Object.prototype.hasOwnProperty.call(v, k)).join(',');
+  }
+  let setterRuns = 0;
+  Object.defineProperty(Object.prototype, 'addr', { set() { setterRuns++; }, configurable: true });
+  export function setterCount(): number { return setterRuns; }
+  let getterRuns = 0;
+  export function getterReads(flat: boolean): unknown {
+    return { get pfn() { getterRuns++; return 7; }, name: flat ? 1 : 'gpu0' };
+  }
+  export function getterCount(): number { return getterRuns; }
+  export function nanFirst(): unknown { return new Float64Array([NaN, 0, 1]); }
+  export function shapes(i: number): unknown {
+    return i % 3 === 0 ? { ret: 0, cpages: i } : i % 3 === 1 ? { ret: -14, write: i % 2 === 0 } : { cpages: i, ret: 1 };
+  }
   export function pfns(n: number): number[] { return Array.from({ length: n }, (_, i) => 0x100000 + i); }
 `;
 
@@ -113,6 +128,47 @@ describe('values that cross', () => {
     const batch = Array.from({ length: 512 }, (_, i) => 0x200000 + 3 * i);
     expect(sb.call('echo', [batch])).toEqual(batch);
     expect(sb.call('pfns', [512])).toEqual(batch.map((_, i) => 0x100000 + i));
+  });
+
+  it('carries flat objects (numbers and booleans only) as numbers, with types, keys and their order intact', async () => {
+    const sb = await load(source);
+    const args = { mm: 3, addr: 0x7f0000001000, pages: 1, buffer: 0, write: true, dirty: false, frac: -0.25 };
+    expect(sb.call('echo', [args])).toEqual(args);
+    expect(Object.keys(sb.call('echo', [args]) as object)).toEqual(Object.keys(args));
+    expect(sb.call('typesOf', [args])).toBe(
+      'mm:number:true,addr:number:true,pages:number:true,buffer:number:true,write:boolean:true,dirty:boolean:true,frac:number:true',
+    );
+    // Several shapes in turn, each met many times, each decoded as its own.
+    for (let i = 0; i < 30; i++)
+      expect(sb.call('shapes', [i])).toEqual(
+        i % 3 === 0
+          ? { ret: 0, cpages: i }
+          : i % 3 === 1
+            ? { ret: -14, write: i % 2 === 0 }
+            : { cpages: i, ret: 1 },
+      );
+  });
+
+  it("a flat object's keys arrive as its own data, past a setter the plugin put on Object.prototype", async () => {
+    const sb = await load(source);
+    expect(sb.call('typesOf', [{ addr: 5, pages: 2 }])).toBe('addr:number:true,pages:number:true');
+    expect(sb.call('echo', [{ addr: 5 }])).toEqual({ addr: 5 });
+    expect(sb.call('setterCount')).toBe(0);
+  });
+
+  it("reads a returned object's getters once, whether the object is flat or not", async () => {
+    const sb = await load(source);
+    expect(sb.call('getterReads', [true])).toEqual({ pfn: 7, name: 1 });
+    expect(sb.call('getterCount')).toBe(1);
+    expect(sb.call('getterReads', [false])).toEqual({ pfn: 7, name: 'gpu0' });
+    expect(sb.call('getterCount')).toBe(2);
+  });
+
+  it('refuses a Float64Array whose first number is NaN (the mark of a flat object)', async () => {
+    const sb = await load(source);
+    const err = pluginError(() => sb.call('nanFirst'));
+    expect(err.kind).toBe('bad-value');
+    expect(err.reason).toBe('returned a bad value: result[0]: NaN is not a finite number');
   });
 
   it('refuses host arguments that are not plain data before the plugin runs', async () => {
