@@ -261,44 +261,47 @@ export class DevicePageTable {
   }
 
   /**
-   * The entries of n virtual pages from first into out (-1 where none): one node lookup per
-   * node, not per page.
+   * The nodes n virtual pages from first cover, in order: fn(key, from, to, i) for entries
+   * [from, to) of node key, the first of them the range's page i.
    */
-  lookup_range(first: number, n: number, out: Float64Array): void {
+  private each_node(
+    first: number,
+    n: number,
+    fn: (key: number, from: number, to: number, i: number) => void,
+  ): void {
     for (let i = 0; i < n;) {
       const key = Math.floor((first + i) / DPT_ENTRIES);
       const from = first + i - key * DPT_ENTRIES;
-      const len = Math.min(DPT_ENTRIES - from, n - i);
-      const node = this.nodes.get(key);
-      for (let j = from; j < from + len; j++, i++) out[i] = node ? node[j]! - 1 : -1;
+      const to = Math.min(DPT_ENTRIES, from + n - i);
+      fn(key, from, to, i);
+      i += to - from;
     }
   }
 
+  /** The entries of n virtual pages from first into out (-1 where none), a node at a time. */
+  lookup_range(first: number, n: number, out: Float64Array): void {
+    this.each_node(first, n, (key, from, to, i) => {
+      const node = this.nodes.get(key);
+      for (let j = from; j < to; j++, i++) out[i] = node ? node[j]! - 1 : -1;
+    });
+  }
+
   /**
-   * Write n entries from first: values[i] >= 0 maps that page, DPT_UNMAP drops its entry,
-   * DPT_KEEP leaves it. One node lookup per node, not per page.
+   * Write n entries from first, a node at a time: values[i] >= 0 maps that page, DPT_UNMAP
+   * drops its entry, DPT_KEEP leaves it.
    */
   store_range(first: number, n: number, values: Float64Array): void {
-    for (let i = 0; i < n;) {
-      const key = Math.floor((first + i) / DPT_ENTRIES);
-      const from = first + i - key * DPT_ENTRIES;
-      const len = Math.min(DPT_ENTRIES - from, n - i);
+    this.each_node(first, n, (key, from, to, i) => {
       let node = this.nodes.get(key);
-      let size = this.size;
-      for (let j = from; j < from + len; j++, i++) {
+      for (let j = from; j < to; j++, i++) {
         const v = values[i]!;
-        if (v === DPT_KEEP) continue;
-        if (!node) {
-          if (v === DPT_UNMAP) continue;
-          node = new Float64Array(DPT_ENTRIES);
-          this.nodes.set(key, node);
-        }
-        if (node[j]) size--;
+        if (v === DPT_KEEP || (!node && v === DPT_UNMAP)) continue;
+        if (!node) this.nodes.set(key, (node = new Float64Array(DPT_ENTRIES)));
+        if (node[j]) this.size--;
         node[j] = v === DPT_UNMAP ? 0 : v + 1;
-        if (node[j]) size++;
+        if (node[j]) this.size++;
       }
-      this.size = size;
-    }
+    });
   }
 
   /** Drop the entries of [first, last) virtual pages; returns how many there were. */
