@@ -642,6 +642,8 @@ function remove_migration_pte(
     return false;
   // The vma may have lost write since the migration started.
   const write = type === swp.SWP_MIGRATION_WRITE && (vma.vm_flags & VM_WRITE) !== 0;
+  // Read with the zone below, before the PTE store (after it, V8 would read the flags again).
+  const anon = PageAnon(k, page);
   let pte: number;
   // A device entry keeps no soft-dirty bit here (as the seed-era kernel).
   if (is_device_private_page(k, page))
@@ -654,7 +656,7 @@ function remove_migration_pte(
     if (write) pte = pte_mkwrite(pte);
   }
   k.pt.entries[ptep] = pte;
-  if (PageAnon(k, page)) page_add_anon_rmap(k, page);
+  if (anon) page_add_anon_rmap(k, page);
   else page_add_file_rmap(k, page);
   return true;
 }
