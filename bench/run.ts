@@ -3,8 +3,9 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildSync } from 'esbuild';
 import { median } from './median';
 
 export interface BootFigures {
@@ -161,11 +162,51 @@ function lastJsonLine<T>(out: string): T {
   return JSON.parse(out.trim().split('\n').pop()!) as T;
 }
 
+/**
+ * A benchmark's figures, from a fresh Node process running it bundled into one module, as the
+ * desktop app runs the simulator (electron-vite bundles the main process). Unbundled, as tsx
+ * runs the CLI and the web host, every call and constant across modules goes through a module
+ * binding, which costs the migration loops about 12% (docs/BENCHMARKS.md).
+ */
 function runScript<T>(script: string, args: string[] = []): T {
+  return lastJsonLine<T>(
+    execFileSync(process.execPath, ['--expose-gc', bundle(script), ...args], { encoding: 'utf8' }),
+  );
+}
+
+/** The renderer benchmark, from its source under tsx: it finds the web host by its own path. */
+function runSource<T>(script: string): T {
   const path = fileURLToPath(new URL(script, import.meta.url));
   return lastJsonLine<T>(
-    execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', path, ...args], { encoding: 'utf8' }),
+    execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', path], { encoding: 'utf8' }),
   );
+}
+
+const bundled = new Map<string, string>();
+
+/**
+ * bench/<script> bundled into out/bench/<name>.mjs (once a process); packages stay imports,
+ * found from there in node_modules, and bundled plugins in plugins/, as from the source.
+ */
+export function bundle(script: string): string {
+  const done = bundled.get(script);
+  if (done) return done;
+  const entry = fileURLToPath(new URL(script, import.meta.url));
+  const outfile = join(
+    fileURLToPath(new URL('../out/bench/', import.meta.url)),
+    `${basename(entry, '.ts')}.mjs`,
+  );
+  buildSync({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    packages: 'external',
+    outfile,
+    logLevel: 'warning',
+  });
+  bundled.set(script, outfile);
+  return outfile;
 }
 
 /** Build bench/native.c with the system compiler; null when there is none. */
@@ -210,7 +251,7 @@ export async function runBenchmarks(opts: {
   );
   // One run only: it plays 10 million events in Chromium, which takes minutes.
   progress('the Run view in Chromium during a run of 10 million events (one run)');
-  const renderer = runScript<RendererFigures>('./renderer.ts');
+  const renderer = runSource<RendererFigures>('./renderer.ts');
   // One run only: 8M pages each way take minutes.
   progress('scale: 32 GiB touched, migrated to a 64 GiB dmirror device and back (one run)');
   const scale = runScript<ScaleFigures>('./scale.ts');

@@ -1,22 +1,26 @@
-// bench/scale.ts on a small machine: its checks pass on an honest run and fail when one
-// page's stamp is damaged on the device, so a passing benchmark means the data came home.
+// bench/scale.ts on a small machine, bundled as `hmm-lab bench` runs it: its checks pass on an
+// honest run and fail when one page's stamp is damaged on the device, so a passing benchmark
+// means the data came home.
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
-import type { ScaleFigures } from '../../bench/run';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { bundle, type ScaleFigures } from '../../bench/run';
 
-const SCRIPT = fileURLToPath(new URL('../../bench/scale.ts', import.meta.url));
+let script = '';
 
 function scale(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   return spawnSync(
     process.execPath,
-    ['--import', 'tsx', SCRIPT, '--ram', '512M', '--device', '256M', '--touch', '8M', ...args],
+    [script, '--ram', '512M', '--device', '256M', '--touch', '8M', ...args],
     { encoding: 'utf8' },
   );
 }
 
-// A fresh node with the tsx loader takes seconds on a loaded host.
+// A fresh node takes seconds on a loaded host.
 describe('bench/scale.ts', { timeout: 60_000 }, () => {
+  beforeAll(() => {
+    script = bundle('./scale.ts');
+  });
+
   it('moves every page to the device and back and reports the machine', () => {
     const r = scale();
     expect(r.stderr).toBe('');
