@@ -10,7 +10,7 @@ import {
 } from 'quickjs-emscripten-core';
 import { RawVm } from './ffi';
 import { PRELUDE_SOURCE, type PreludeHelpers } from './prelude';
-import type { CallValue, FlatShape, ValueLimits } from './values';
+import { MAX_FLAT, type CallValue, type FlatShape, type ValueLimits } from './values';
 
 /** A host function: plain values in, a plain value out; throw HostError to fail with an errno. */
 export type HostFunction = (...args: CallValue[]) => CallValue | void;
@@ -107,7 +107,7 @@ export function newEngine(
 function prelude(vm: QuickJSContext, opts: EngineOptions): Engine['helpers'] {
   const fn = vm.unwrapResult(vm.evalCode(PRELUDE_SOURCE, PRELUDE_FILE, { type: 'global', strict: true }));
   const { seed, limits, maxJson } = opts;
-  const args = [seed, limits.maxString, limits.maxDepth, limits.maxNodes, maxJson].map((n) =>
+  const args = [seed, limits.maxString, limits.maxDepth, limits.maxNodes, maxJson, MAX_FLAT].map((n) =>
     vm.newNumber(n),
   );
   const obj = vm.unwrapResult(vm.callFunction(fn, vm.undefined, args));

@@ -35,8 +35,8 @@ export interface PreludeHelpers {
   lookup: unknown;
 }
 
-/** Called with (seed, maxString, maxDepth, maxNodes, maxJson). */
-export const PRELUDE_SOURCE = String.raw`(function prelude(seed, maxString, maxDepth, maxNodes, maxJson) {
+/** Called with (seed, maxString, maxDepth, maxNodes, maxJson, maxFlat). */
+export const PRELUDE_SOURCE = String.raw`(function prelude(seed, maxString, maxDepth, maxNodes, maxJson, maxFlat) {
   'use strict';
   const G = globalThis;
   const O = Object;
@@ -216,7 +216,6 @@ export const PRELUDE_SOURCE = String.raw`(function prelude(seed, maxString, maxD
   // booleans (a command's arguments and result) crosses as float64s and the number of its shape
   // (its keys, and which are booleans), not as JSON: QuickJS formats and parses numbers slowly,
   // and a command's objects cross on every fault. Shapes are numbered once per direction.
-  const maxFlat = 32;
   const outShapes = create(null);
   const outShapeIds = create(null);
   let nOutShapes = 0;
