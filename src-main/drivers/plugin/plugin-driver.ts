@@ -1093,8 +1093,9 @@ export class PluginDriver implements DeviceDriver {
       // The host checked every dst entry: a valid one names a page.
       if (!migrate_pfn_has(d, MIGRATE_PFN_VALID)) continue;
       moved++;
-      if (owns(devmems, migrate_pfn_pfn(d)))
-        values[i] = migrate_pfn_to_page(k, d) * 2 + (migrate_pfn_flags(d) & MIGRATE_PFN_WRITE ? 1 : 0);
+      const dpfn = migrate_pfn_pfn(d);
+      if (owns(devmems, dpfn))
+        values[i] = k.mem.pfn_to_page(dpfn) * 2 + (migrate_pfn_flags(d) & MIGRATE_PFN_WRITE ? 1 : 0);
       else if (sf & MIGRATE_PFN_DEVICE && owns(devmems, migrate_pfn_pfn(s))) values[i] = DPT_UNMAP;
       else continue;
       rewritten++;
