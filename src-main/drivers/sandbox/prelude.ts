@@ -226,8 +226,6 @@ export const PRELUDE_SOURCE = String.raw`(function prelude(seed, maxString, maxD
   // numbers); or, when x is not flat, its text from a null-prototype copy of the values read.
   function flatOut(x, keys) {
     const n = keys.length;
-    const buf = new ArrayBufferCtor((n + 2) * 8);
-    const f = new Float64ArrayCtor(buf);
     const read = create(null);
     let sig = '';
     let bools = '';
@@ -240,11 +238,9 @@ export const PRELUDE_SOURCE = String.raw`(function prelude(seed, maxString, maxD
       const t = typeof v;
       if (k === '__proto__') flat = false;
       else if (t === 'number' && v - v === 0) {
-        f[i + 2] = v;
         sig += k + '\u0000';
         bools += '0';
       } else if (t === 'boolean') {
-        f[i + 2] = v ? 1 : 0;
         sig += k + '\u0001';
         bools += '1';
       } else flat = false;
@@ -259,8 +255,12 @@ export const PRELUDE_SOURCE = String.raw`(function prelude(seed, maxString, maxD
       outShapes[id] = json + '],"' + bools + '"]';
       outShapeIds[sig] = id;
     }
+    const buf = new ArrayBufferCtor((n + 2) * 8);
+    const f = new Float64ArrayCtor(buf);
     f[0] = 0 / 0;
     f[1] = id;
+    // A boolean's number, 1 or 0: + on a boolean runs no plugin code.
+    for (let i = 0; i < n; i++) f[i + 2] = +read[keys[i]];
     return buf;
   }
 
