@@ -29,7 +29,7 @@ import {
   parseFlatShape,
   type CallValue,
   type Expect,
-  type FlatShape,
+  type FlatValue,
   type ValueLimits,
 } from './values';
 
@@ -471,7 +471,7 @@ export class PluginSandbox {
         if (v === null) return vm.null;
         if (v instanceof Float64Array) return this.typedHandle(e, v, where);
         const flat = flatShape(v);
-        if (flat) return this.flatHandle(e, v as Record<string, number | boolean>, flat, where);
+        if (flat) return this.flatHandle(e, flat, where);
         const bad = checkPlain(v, this.opts.limits, where);
         if (bad !== undefined) throw new TypeError(bad);
         if (isNumberArray(v))
@@ -492,12 +492,7 @@ export class PluginSandbox {
   }
 
   /** A flat object into the engine: its values as float64s, its shape by number. */
-  private flatHandle(
-    e: Engine,
-    v: Record<string, number | boolean>,
-    { shape, sig }: { shape: FlatShape; sig: string },
-    where: string,
-  ): QuickJSHandle {
+  private flatHandle(e: Engine, { shape, sig, values }: FlatValue, where: string): QuickJSHandle {
     let id = e.shapesIn.get(sig);
     if (id === undefined) {
       const h = this.helper(
@@ -510,8 +505,6 @@ export class PluginSandbox {
       h.dispose();
       e.shapesIn.set(sig, id);
     }
-    const values = new Float64Array(shape.keys.length);
-    for (let i = 0; i < values.length; i++) values[i] = Number(v[shape.keys[i]!]);
     return this.helper(e, 'flatIn', [e.raw.newNumber(id), e.raw.newFloat64s(values)], where);
   }
 

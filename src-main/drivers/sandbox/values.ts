@@ -91,20 +91,30 @@ export interface FlatShape {
 
 export const MAX_FLAT = 32;
 
-/** v's flat shape and a key naming it, or null when v is not flat. */
-export function flatShape(v: object): { shape: FlatShape; sig: string } | null {
+/** A flat object taken apart: its shape, a key naming the shape, its values as numbers. */
+export interface FlatValue {
+  shape: FlatShape;
+  sig: string;
+  values: Float64Array;
+}
+
+/** v taken apart as a flat object, or null when v is not flat. */
+export function flatShape(v: object): FlatValue | null {
   if (Object.getPrototypeOf(v) !== Object.prototype) return null;
   const keys = Object.keys(v);
   if (keys.length === 0 || keys.length > MAX_FLAT) return null;
+  const values = new Float64Array(keys.length);
   let bools = '';
-  for (const k of keys) {
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
     const x = (v as Record<string, unknown>)[k];
     if (typeof x === 'boolean') bools += '1';
     else if (typeof x === 'number' && Number.isFinite(x)) bools += '0';
     else return null;
     if (k === '__proto__') return null;
+    values[i] = Number(x);
   }
-  return { shape: { keys, bools }, sig: `${bools}${keys.join('\0')}` };
+  return { shape: { keys, bools }, sig: `${bools}${keys.join('\0')}`, values };
 }
 
 /** A flat shape's text from the engine, checked: [keys, bools] for n values, or a reason. */
