@@ -1,11 +1,11 @@
 // One measurement of a driver plugin's hot paths, through the bundled dmirror plugin
 // (plugins/dmirror/dmirror.ts) running in QuickJS. After a warm-up round (the JIT compiles the
 // hot paths, the device's page table is first built), each figure is the median of ROUNDS
-// rounds. In each round a process's pages, each
-// stamped, go system -> device -> system with the plugin's `migrate` and `migrate_to_sys`
-// commands (migrate_vma over the whole range, the batch helpers doing each page's work host
-// side), after which the device's page table lacks them all, and the device faults them in with
-// `fault_in` (hmm_range_fault in rounds of 256 pages, a GPU's fault buffer). Then part of them
+// rounds. In each round a process's pages, each stamped, go system -> device -> system with
+// the plugin's `migrate` and `migrate_to_sys` commands (migrate_vma over the whole range, the
+// batch helpers doing each page's work host side), after which the device's page table lacks
+// them all, and the device faults them in with `fault_in` (hmm_range_fault in rounds of 256
+// pages, a GPU's fault buffer). Then part of them
 // go back to the device and the CPU loads each, faulting on its device entry: do_swap_page ->
 // the plugin's fault -> migrate_vma -> its alloc_and_copy and finalize_and_map -> back. Stamps
 // are checked after every phase and the device's memory must be all free at the end. Runs in
