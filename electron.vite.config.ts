@@ -3,6 +3,7 @@ import { defineConfig } from 'electron-vite';
 import type { Plugin } from 'vite';
 import vue from '@vitejs/plugin-vue';
 import { monacoInlineWorkers } from './src-renderer/build/monaco-workers';
+import { constBindingsPlugin } from './src-main/build/const-bindings';
 
 // The built renderer is loaded from file://, so its CSP travels in the page: no remote origin, no inline
 // script, and no network at all (the lab is reached through the preload bridge). Two allowances are
@@ -38,6 +39,8 @@ function cspMeta(): Plugin {
 
 export default defineConfig({
   main: {
+    // The simulator runs in this bundle (its lab worker chunk): see src-main/build/.
+    plugins: [constBindingsPlugin()],
     build: {
       rolldownOptions: { input: { index: resolve(import.meta.dirname, 'src-main/hosts/electron/main.ts') } },
     },

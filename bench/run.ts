@@ -1,11 +1,12 @@
 // `hmm-lab bench`: each benchmark runs several times in fresh processes and the report
 // gives medians. Benchmarks measure; tests never time anything.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { basename, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
+import { constBindings } from '../src-main/build/const-bindings';
 import { median } from './median';
 
 export interface BootFigures {
@@ -164,9 +165,10 @@ function lastJsonLine<T>(out: string): T {
 
 /**
  * A benchmark's figures, from a fresh Node process running it bundled into one module, as the
- * desktop app runs the simulator (electron-vite bundles the main process). Unbundled, as tsx
- * runs the CLI and the web host, every call and constant across modules goes through a module
- * binding, which costs the migration loops about 12% (docs/BENCHMARKS.md).
+ * desktop app runs the simulator (electron-vite bundles the main process, and gives the bundle's
+ * functions and constants back their `const`: src-main/build/const-bindings.ts). Unbundled, as
+ * tsx runs the CLI and the web host, every call and constant across modules goes through a
+ * module binding (docs/BENCHMARKS.md, "Bundled, as the app runs").
  */
 function runScript<T>(script: string, args: string[] = []): T {
   return lastJsonLine<T>(
@@ -185,8 +187,9 @@ function runSource<T>(script: string): T {
 const bundled = new Map<string, string>();
 
 /**
- * bench/<script> bundled into out/bench/<name>.mjs (once a process); packages stay imports,
- * found from there in node_modules, and bundled plugins in plugins/, as from the source.
+ * bench/<script> bundled into out/bench/<name>.mjs (once a process) as the app's main process
+ * is; packages stay imports, found from there in node_modules, and bundled plugins in plugins/,
+ * as from the source.
  */
 export function bundle(script: string): string {
   const done = bundled.get(script);
@@ -196,15 +199,18 @@ export function bundle(script: string): string {
     fileURLToPath(new URL('../out/bench/', import.meta.url)),
     `${basename(entry, '.ts')}.mjs`,
   );
-  buildSync({
+  const [out] = buildSync({
     entryPoints: [entry],
     bundle: true,
     platform: 'node',
     format: 'esm',
     packages: 'external',
     outfile,
+    write: false,
     logLevel: 'warning',
-  });
+  }).outputFiles;
+  mkdirSync(dirname(outfile), { recursive: true });
+  writeFileSync(outfile, constBindings(out!.text, outfile).toString());
   bundled.set(script, outfile);
   return outfile;
 }
