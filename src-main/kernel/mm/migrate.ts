@@ -306,7 +306,10 @@ function migrate_vma_collect_pmd(k: Kernel, m: migrate_vma_state, start: number,
   let i = m.npages;
   let cpages = m.cpages;
   let ptep = pte_offset_map(k, pmd, start);
-  for (let addr = start; addr < end; addr += PAGE_SIZE, ptep++, i++) {
+  // Counted by entry, not by address: V8 kept an address that only the loop test read as a
+  // boxed number, a heap allocation per page.
+  const last = i + (end - start) / PAGE_SIZE;
+  for (; i < last; ptep++, i++) {
     const pte = e[ptep]!;
     let mpfn = 0;
     let page = -1;
@@ -581,7 +584,7 @@ function migrate_vma_pages(k: Kernel, m: migrate_vma_state): void {
   const PAGE_SIZE = k.c.PAGE_SIZE;
   let range = null;
   pte_cursor_reset(m.cursor);
-  for (let i = 0, addr = start; i < npages; i++, addr += PAGE_SIZE) {
+  for (let i = 0; i < npages; i++) {
     const newpage = migrate_pfn_to_page(k, dst[i]!);
     const page = pages[i]!;
     newpages[i] = newpage;
@@ -591,6 +594,7 @@ function migrate_vma_pages(k: Kernel, m: migrate_vma_state): void {
     }
     if (!migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE)) continue;
     if (page < 0) {
+      const addr = start + i * PAGE_SIZE;
       if (!range) {
         range = mmu_notifier_range_init(mm, addr, m.end, 'migrate');
         mmu_notifier_invalidate_range_start(k, range);
@@ -698,7 +702,8 @@ function migrate_vma_finalize(k: Kernel, m: migrate_vma_state): number {
   let migrated = 0;
   let n = 0;
   let cpages = m.cpages;
-  for (let i = 0, addr = start; i < npages; i++, addr += PAGE_SIZE) {
+  // The address from the index: as a second loop variable, V8 would box it at every page.
+  for (let i = 0; i < npages; i++) {
     let newpage = newpages[i]!;
     const page = pages[i]!;
     const moved = migrate_pfn_has(src[i]!, MIGRATE_PFN_MIGRATE) && newpage >= 0;
@@ -712,6 +717,7 @@ function migrate_vma_finalize(k: Kernel, m: migrate_vma_state): number {
       newpage = page;
     }
     const pfn = migrate_pfn_pfn(src[i]!);
+    const addr = start + i * PAGE_SIZE;
     let handed = false;
     if (direct)
       handed = remove_migration_pte(k, cur, newpage, moved ? migrate_pfn_pfn(dst[i]!) : pfn, vma, addr, pfn);
