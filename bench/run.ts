@@ -1,12 +1,11 @@
 // `hmm-lab bench`: each benchmark runs several times in fresh processes and the report
 // gives medians. Benchmarks measure; tests never time anything.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildSync } from 'esbuild';
-import { constBindings } from '../src-main/build/const-bindings';
+import { bundleForNode } from '../src-main/build/node-bundle';
 import { median } from './median';
 
 export interface BootFigures {
@@ -188,8 +187,7 @@ const bundled = new Map<string, string>();
 
 /**
  * bench/<script> bundled into out/bench/<name>.mjs (once a process) as the app's main process
- * is; packages stay imports, found from there in node_modules, and bundled plugins in plugins/,
- * as from the source.
+ * is; bundled plugins are found in plugins/ as from the source.
  */
 export function bundle(script: string): string {
   const done = bundled.get(script);
@@ -199,18 +197,7 @@ export function bundle(script: string): string {
     fileURLToPath(new URL('../out/bench/', import.meta.url)),
     `${basename(entry, '.ts')}.mjs`,
   );
-  const [out] = buildSync({
-    entryPoints: [entry],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    packages: 'external',
-    outfile,
-    write: false,
-    logLevel: 'warning',
-  }).outputFiles;
-  mkdirSync(dirname(outfile), { recursive: true });
-  writeFileSync(outfile, constBindings(out!.text, outfile).toString());
+  bundleForNode(entry, outfile);
   bundled.set(script, outfile);
   return outfile;
 }

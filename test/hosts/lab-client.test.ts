@@ -1,7 +1,11 @@
-// LabClient over a real worker thread running lab-worker.ts (from source, under tsx).
+// LabClient over a real worker thread running lab-worker.ts (from source, under tsx; and bundled,
+// as the web host runs it).
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LabEvent } from '../../src-main/api';
 import { LabRequestError, type LabClient } from '../../src-main/hosts/node/lab-client';
+import { startBundledLab } from '../../src-main/hosts/node/bundled-worker';
 import { startSourceLab } from '../../src-main/hosts/node/tsx-worker';
 
 let lab: LabClient | undefined;
@@ -50,5 +54,16 @@ describe('lab worker and client', () => {
     expect(await pending).toMatchObject({ code: 'EWORKER' });
     await expect(lab.request({ type: 'layout' })).rejects.toMatchObject({ code: 'EWORKER' });
     lab = undefined;
+  });
+});
+
+describe('the bundled lab worker (the web host lab)', () => {
+  it('is bundled into out/lab with const bindings and boots the demo machine', async () => {
+    lab = startBundledLab();
+    const layout = await lab.request({ type: 'layout' });
+    expect(layout.machine).toBe('demo');
+    const code = readFileSync(resolve(import.meta.dirname, '../../out/lab/lab-worker.mjs'), 'utf8');
+    expect(code).toMatch(/^const migrate_vma_collect_pmd = function migrate_vma_collect_pmd\(/m);
+    expect(code).not.toMatch(/^function migrate_vma_/m);
   });
 });

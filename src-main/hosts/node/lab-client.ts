@@ -1,5 +1,6 @@
 // LabApi over a worker thread running lab-worker.ts. The host creates the Worker (electron-vite's
-// bundled path, or the .ts source under tsx) and hands it here.
+// chunk, the web host's bundle from bundled-worker.ts, or the .ts source under tsx) and hands it
+// here.
 import type { Worker } from 'node:worker_threads';
 import type { LabApi, LabError, LabEvent, LabRequest, LabResponse, WireMessage } from '../../api';
 

@@ -7,14 +7,17 @@ import { extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { LabApi, LabRequest, WireMessage } from '../../api';
-import { startSourceLab } from '../node/tsx-worker';
+import { startBundledLab } from '../node/bundled-worker';
 
 export interface WebHostOptions {
   /** 0 picks any free port. */
   port?: number;
   /** The renderer build to serve; defaults to out/web. */
   root?: string;
-  /** The lab to serve; defaults to a new default-machine lab in a worker, closed with the host. */
+  /**
+   * The lab to serve; defaults to a new default-machine lab in a worker, bundled as the app runs
+   * it, closed with the host.
+   */
   lab?: LabApi & { close?: () => Promise<void> };
   /** The user's data folder (driver sources in its drivers/) for the default lab; default ~/.hmm-lab. */
   dataDir?: string;
@@ -77,7 +80,7 @@ export async function startWebHost(opts: WebHostOptions = {}): Promise<WebHost> 
   const root = resolve(opts.root ?? DEFAULT_ROOT);
   const lab =
     opts.lab ??
-    startSourceLab({
+    startBundledLab({
       driversDir: join(resolve(opts.dataDir ?? DEFAULT_DATA_DIR), 'drivers'),
       pluginsDir: PLUGINS_DIR,
     });

@@ -1,0 +1,19 @@
+// Starts lab-worker.ts bundled as the desktop app runs it (electron-vite makes it a chunk of the
+// main process, its bindings const): the web host's lab. From source under tsx the simulator is
+// slower (docs/BENCHMARKS.md, "Const bindings"). Bundled once a process, into out/lab/.
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { bundleForNode } from '../../build/node-bundle';
+import { LabClient } from './lab-client';
+import type { LabWorkerData } from './lab-worker';
+
+let bundled: string | undefined;
+
+export function startBundledLab(data: LabWorkerData = {}): LabClient {
+  if (!bundled) {
+    const out = fileURLToPath(new URL('../../../out/lab/lab-worker.mjs', import.meta.url));
+    bundleForNode(fileURLToPath(new URL('./lab-worker.ts', import.meta.url)), out);
+    bundled = out;
+  }
+  return new LabClient(new Worker(bundled, { workerData: data }));
+}
