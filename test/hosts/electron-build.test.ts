@@ -58,14 +58,8 @@ describe('electron-vite build of the main process', () => {
       await op({ op: 'spawn', proc: 'p' });
       await op({ op: 'open', proc: 'p', device: 'gpu0' });
       const at = { proc: 'p', at: 'buf' };
-      await op({
-        op: 'mmap',
-        proc: 'p',
-        name: 'buf',
-        length: '1M',
-        prot: 'rw',
-        flags: ['private', 'anonymous'],
-      });
+      const anon = { prot: 'rw', flags: ['private', 'anonymous'] };
+      await op({ op: 'mmap', proc: 'p', name: 'buf', length: '1M', ...anon });
       await op({ op: 'store', ...at, fill: { pattern: 'index' } });
       const moved = await op({ op: 'device', ...at, device: 'gpu0', cmd: 'migrate' });
       expect(moved).toMatchObject({ ret: 0, cpages: 256 });
