@@ -103,14 +103,14 @@ export function constBindings(code: string, fileName = 'bundle.js'): MagicString
   return s;
 }
 
-/** constBindings on every chunk of a build, its source map kept. */
+/** constBindings on every chunk of a build, its source map kept when the build makes one. */
 export function constBindingsPlugin(): Plugin {
   return {
     name: 'hmm-lab:const-bindings',
     apply: 'build',
-    renderChunk(code, chunk) {
+    renderChunk(code, chunk, output) {
       const s = constBindings(code, chunk.fileName);
-      return { code: s.toString(), map: s.generateMap({ hires: true }) };
+      return { code: s.toString(), map: output.sourcemap ? s.generateMap({ hires: true }) : null };
     },
   };
 }
