@@ -55,16 +55,29 @@ function assignedNames(file: ts.SourceFile): Set<string> {
   return names;
 }
 
-/** Top-level names declared more than once (var twice, or a var and a function). */
-function redeclared(statements: readonly ts.Statement[]): Set<string> {
+/** The names a declaration binds: `x`, or each name of a pattern (`{ a, b: [c] }`). */
+function boundNames(name: ts.BindingName, out: string[]): string[] {
+  if (ts.isIdentifier(name)) out.push(name.text);
+  else for (const el of name.elements) if (!ts.isOmittedExpression(el)) boundNames(el.name, out);
+  return out;
+}
+
+/**
+ * Module-scope names declared more than once: by two `var`s (one may sit in a block or a loop
+ * head, a `var` still binds in the module's scope), or by a `var` and a function.
+ */
+function redeclared(file: ts.SourceFile): Set<string> {
   const seen = new Set<string>();
   const twice = new Set<string>();
   const add = (name: string): void => void (seen.has(name) ? twice.add(name) : seen.add(name));
-  for (const s of statements) {
-    if (ts.isFunctionDeclaration(s) && s.name) add(s.name.text);
-    else if (ts.isVariableStatement(s))
-      for (const d of s.declarationList.declarations) if (ts.isIdentifier(d.name)) add(d.name.text);
-  }
+  for (const st of file.statements) if (ts.isFunctionDeclaration(st) && st.name) add(st.name.text);
+  const visit = (n: ts.Node): void => {
+    if (ts.isFunctionLike(n) || ts.isClassLike(n)) return;
+    if (ts.isVariableDeclarationList(n) && !(n.flags & ts.NodeFlags.BlockScoped))
+      for (const d of n.declarations) boundNames(d.name, []).forEach(add);
+    ts.forEachChild(n, visit);
+  };
+  visit(file);
   return twice;
 }
 
@@ -73,7 +86,7 @@ export function constBindings(code: string, fileName = 'bundle.js'): MagicString
   const s = new MagicString(code);
   const file = ts.createSourceFile(fileName, code, ts.ScriptTarget.Latest, false, ts.ScriptKind.JS);
   const assigned = assignedNames(file);
-  const twice = redeclared(file.statements);
+  const twice = redeclared(file);
   const fixed = (name: string): boolean => !assigned.has(name) && !twice.has(name);
   // Imports are hoisted as well: the functions go after the leading ones.
   let top = 0;

@@ -75,6 +75,15 @@ describe('constBindings', () => {
     expect(out.startsWith('const h = function h()')).toBe(true);
   });
 
+  it('keeps var for a name a var in a block or a loop head declares again', () => {
+    const code =
+      'var a = 1;\nvar b = 2;\nif (a) { var a = 3; }\nfor (var b of []) ;\nvar c = 4;\nexport { a, b, c };\n';
+    const out = transform(code);
+    expect(out).toContain('var a = 1;');
+    expect(out).toContain('var b = 2;');
+    expect(out).toContain('const c = 4;');
+  });
+
   it('leaves a function whose name is assigned as a declaration', () => {
     const out = transform('function f() { return 1; }\nf = () => 2;\nexport { f };\n');
     expect(out).toMatch(/^function f\(\)/m);
