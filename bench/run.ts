@@ -166,8 +166,8 @@ function lastJsonLine<T>(out: string): T {
  * A benchmark's figures, from a fresh Node process running it bundled into one module, as the
  * desktop app runs the simulator (electron-vite bundles the main process, and gives the bundle's
  * functions and constants back their `const`: src-main/build/const-bindings.ts). Unbundled, as
- * tsx runs the CLI and the web host, every call and constant across modules goes through a
- * module binding (docs/BENCHMARKS.md, "Bundled, as the app runs").
+ * tsx runs the CLI, every call and constant across modules goes through a module binding
+ * (docs/BENCHMARKS.md, "Bundled, as the app runs").
  */
 function runScript<T>(script: string, args: string[] = []): T {
   return lastJsonLine<T>(

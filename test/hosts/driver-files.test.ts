@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DRIVER_TEMPLATE, DriverFiles } from '../../src-main/hosts/node/driver-files';
-import { startSourceLab } from '../../src-main/hosts/node/tsx-worker';
+import { startBundledLab } from '../../src-main/hosts/node/bundled-worker';
 import type { LabClient } from '../../src-main/hosts/node/lab-client';
 
 let root: string;
@@ -136,7 +136,7 @@ describe('driver files through the lab worker', () => {
   });
 
   it('serves the folders the host passed in workerData, with the store errors as lab errors', async () => {
-    lab = startSourceLab({ driversDir: userDir, pluginsDir: bundledDir });
+    lab = startBundledLab({ driversDir: userDir, pluginsDir: bundledDir });
     const made = await lab.request({ type: 'newDriver', name: 'mine.ts', template: 'dmirror.ts' });
     expect(made.source).toBe('export const bundled = 1;\n');
     await lab.request({ type: 'writeDriver', name: 'mine.ts', source: 'export const v = 2;\n' });

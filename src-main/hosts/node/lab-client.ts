@@ -1,6 +1,5 @@
 // LabApi over a worker thread running lab-worker.ts. The host creates the Worker (electron-vite's
-// chunk, the web host's bundle from bundled-worker.ts, or the .ts source under tsx) and hands it
-// here.
+// chunk, or the web host's bundle from bundled-worker.ts) and hands it here.
 import type { Worker } from 'node:worker_threads';
 import type { LabApi, LabError, LabEvent, LabRequest, LabResponse, WireMessage } from '../../api';
 
