@@ -34,12 +34,21 @@ const errorSquiggles = () => page.locator('.driver-editor .squiggly-error').coun
 const counter = (key: string) => page.locator(`.driver-run-panel [data-counter="${key}"]`);
 const phase = () => page.getByTestId('run-phase').getAttribute('class');
 
-/** Put the cursor at the end of line n (Monaco's Go to Line), ready to type. */
+/**
+ * Put the cursor at the end of line n (Monaco's Go to Line), ready to type. Each step waits for
+ * what it did: on a loaded machine keys pressed while the Go to Line box is still open or closing
+ * land in the box, not in the editor.
+ */
 async function endOfLine(n: number): Promise<void> {
+  const goToLine = page.locator('.quick-input-widget');
   await editorLines().click();
   await page.keyboard.press('Control+G');
+  await goToLine.waitFor({ state: 'visible' });
   await page.keyboard.type(String(n));
   await page.keyboard.press('Enter');
+  await goToLine.waitFor({ state: 'hidden' });
+  await expect.poll(activeLine).toBe(String(n));
+  await page.locator('.driver-editor .monaco-editor.focused').waitFor();
   await page.keyboard.press('End');
 }
 
@@ -47,6 +56,8 @@ async function endOfLine(n: number): Promise<void> {
 async function insertAfter(n: number, text: string): Promise<void> {
   await endOfLine(n);
   await page.keyboard.insertText(`\n${text}`);
+  // The cursor ends on the last inserted line: the text is in the editor, not elsewhere.
+  await expect.poll(activeLine).toBe(String(n + text.split('\n').length));
 }
 
 /** Delete `count` lines from line n (Monaco's Delete Line). */
@@ -68,9 +79,32 @@ async function waitSaved(): Promise<void> {
   await expect.poll(saveState, { timeout: 10_000 }).toBe('saved');
 }
 
+/** While set, the page's readDriver requests wait in `heldReads` until a test sends them on. */
+let holdReads = false;
+const heldReads: (() => void)[] = [];
+
+/** Between the page and the lab: pass everything, but hold readDriver requests when asked to. */
+async function routeLab(p: Page): Promise<void> {
+  await p.routeWebSocket(/\/api$/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => {
+      const send = () => server.send(m);
+      const msg = typeof m === 'string' ? (JSON.parse(m) as { req?: { type?: string } }) : {};
+      if (holdReads && msg.req?.type === 'readDriver') heldReads.push(send);
+      else send();
+    });
+  });
+}
+
+/** Let the held reads go on, and stop holding. */
+function releaseReads(): void {
+  holdReads = false;
+  for (const send of heldReads.splice(0)) send();
+}
+
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'hmm-lab-e2e-drivers-'));
-  t = await openLab('#/drivers', '.drivers-view', { dataDir });
+  t = await openLab('#/drivers', '.drivers-view', { dataDir, beforeLoad: routeLab });
   ({ page, lab } = t);
 });
 
@@ -180,6 +214,35 @@ describe('Drivers view', () => {
     expect(readFileSync(join(dataDir, 'drivers/.deleted', kept!), 'utf8')).toContain("from 'hmm-lab'");
     await fileButton('user', 'dmirror.ts').click();
     await expect.poll(openName).toBe('dmirror.ts');
+  });
+
+  it('what is typed while a file opens stays in the file it was typed in', async () => {
+    const source = readFileSync(userFile('dmirror.ts'), 'utf8');
+    // Another file: its read is slow, and a line is typed into dmirror.ts meanwhile.
+    holdReads = true;
+    await fileButton('bundled', 'pmem-dax.ts').click();
+    await expect.poll(() => heldReads.length).toBe(1);
+    await insertAfter(1, '// typed while pmem-dax.ts opened');
+    releaseReads();
+    await expect.poll(openName).toBe('pmem-dax.ts');
+    expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toContain('// typed while pmem-dax.ts opened');
+
+    // The file open already, clicked again: nothing to read, and the line typed after stays.
+    await fileButton('user', 'dmirror.ts').click();
+    await expect.poll(openName).toBe('dmirror.ts');
+    holdReads = true;
+    await fileButton('user', 'dmirror.ts').click();
+    await insertAfter(2, '// typed after a second click');
+    releaseReads();
+    await waitSaved();
+    expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toContain('// typed after a second click');
+    // Monaco renders spaces as no-break spaces.
+    const shown = (await editorLines().innerText()).replaceAll('\u00a0', ' ');
+    expect(shown).toContain('// typed after a second click');
+
+    await deleteLines(2, 2);
+    await waitSaved();
+    expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toBe(source);
   });
 
   it('a syntax error is refused by loadDriver and marked on its line', async () => {

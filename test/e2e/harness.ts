@@ -37,13 +37,17 @@ export interface LabPage {
 export async function openLab(
   route: string,
   ready: string,
-  opts: { dataDir?: string } = {},
+  opts: {
+    dataDir?: string;
+    /** Set up on the page before it loads, e.g. a `page.routeWebSocket` between it and the lab. */
+    beforeLoad?: (page: Page) => Promise<void>;
+  } = {},
 ): Promise<LabPage> {
   if (!existsSync(resolve(webRoot, 'index.html'))) {
     const { build } = await import('vite');
     await build({ configFile: resolve(repo, 'vite.web.config.ts'), logLevel: 'warn' });
   }
-  const host = await startWebHost({ port: 0, root: webRoot, ...opts });
+  const host = await startWebHost({ port: 0, root: webRoot, ...(opts.dataDir && { dataDir: opts.dataDir }) });
   const lab = new WsLabClient(`${host.url.replace(/^http/, 'ws')}api`, (u) => new WebSocket(u));
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
@@ -52,6 +56,7 @@ export async function openLab(
   page.on('console', (m) => {
     if (m.type() === 'error') pageErrors.push(m.text());
   });
+  await opts.beforeLoad?.(page);
   await page.goto(`${host.url}${route}`);
   await page.locator(ready).waitFor();
   return {

@@ -228,9 +228,13 @@ export const useDriverStore = defineStore('drivers', () => {
 
   /** Open a file, first saving the one open now. A newer recovery copy wins over the saved file. */
   async function openFile(name: string, origin: 'user' | 'bundled'): Promise<boolean> {
+    // The file shown already stays as it is: reading it again would drop what was typed since.
+    if (open.value?.name === name && open.value.origin === origin) return true;
     if (!(await flush())) return false;
     try {
       const file = await need().request({ type: 'readDriver', name, bundled: origin === 'bundled' });
+      // What was typed while the lab read the file belongs to the file still shown: save it first.
+      if (!(await flush())) return false;
       saved = file.source;
       notice.value = '';
       saveError.value = '';
