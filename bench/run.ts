@@ -4,8 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { bundleForNode } from '../src-main/build/node-bundle';
+import { projectPath } from '../src-main/build/project-dir';
 import { median } from './median';
 
 export interface BootFigures {
@@ -166,7 +166,7 @@ function lastJsonLine<T>(out: string): T {
  * A benchmark's figures, from a fresh Node process running it bundled into one module, as the
  * desktop app runs the simulator (electron-vite bundles the main process, and gives the bundle's
  * functions and constants back their `const`: src-main/build/const-bindings.ts). Unbundled, as
- * tsx runs the CLI, every call and constant across modules goes through a module binding
+ * tsx runs the source, every call and constant across modules goes through a module binding
  * (docs/BENCHMARKS.md, "Bundled, as the app runs").
  */
 function runScript<T>(script: string, args: string[] = []): T {
@@ -175,9 +175,12 @@ function runScript<T>(script: string, args: string[] = []): T {
   );
 }
 
+/** A file of bench/, from this module's source or from the CLI's bundle (out/cli/). */
+const benchFile = (name: string) => projectPath(import.meta.url, 'bench', name);
+
 /** The renderer benchmark, from its source under tsx: it finds the web host by its own path. */
 function runSource<T>(script: string): T {
-  const path = fileURLToPath(new URL(script, import.meta.url));
+  const path = benchFile(script);
   return lastJsonLine<T>(
     execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', path], { encoding: 'utf8' }),
   );
@@ -192,11 +195,8 @@ const bundled = new Map<string, string>();
 export function bundle(script: string): string {
   const done = bundled.get(script);
   if (done) return done;
-  const entry = fileURLToPath(new URL(script, import.meta.url));
-  const outfile = join(
-    fileURLToPath(new URL('../out/bench/', import.meta.url)),
-    `${basename(entry, '.ts')}.mjs`,
-  );
+  const entry = benchFile(script);
+  const outfile = projectPath(import.meta.url, 'out/bench', `${basename(entry, '.ts')}.mjs`);
   bundleForNode(entry, outfile);
   bundled.set(script, outfile);
   return outfile;
@@ -206,7 +206,7 @@ export function bundle(script: string): string {
 function buildNative(progress: (s: string) => void): string | null {
   const exe = join(mkdtempSync(join(tmpdir(), 'hmm-lab-bench-')), 'native');
   try {
-    execFileSync('cc', ['-O2', '-o', exe, fileURLToPath(new URL('./native.c', import.meta.url))], {
+    execFileSync('cc', ['-O2', '-o', exe, benchFile('native.c')], {
       stdio: 'pipe',
     });
     return exe;

@@ -5,12 +5,12 @@
 // `hmm-lab test-driver` runs them and reports in kselftest's TAP (docs/SELFTESTS.md).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { projectPath } from '../build/project-dir';
 import { InputError } from './input-error';
 import type { ScenarioReport } from './scenario';
 
 /** test/selftests/ of the project this module is part of. */
-export const SELFTESTS_DIR = fileURLToPath(new URL('../../test/selftests/', import.meta.url));
+export const SELFTESTS_DIR = projectPath(import.meta.url, 'test/selftests');
 
 /** One TEST_F of hmm-tests.c: its fixture ("hmm", "hmm2") and name, and its port or why it has none. */
 export interface SelftestEntry {

@@ -6,8 +6,8 @@
 //   "plugin:dmirror"             a bundled plugin by name, even one a built-in shadows
 //   "./my-driver.ts"             a plugin file, relative to the machine file
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, isAbsolute, join, resolve } from 'node:path';
+import { projectPath } from '../../build/project-dir';
 
 /** A plugin's source, ready to load. */
 export interface PluginSource {
@@ -33,15 +33,8 @@ export function isPluginPath(driver: string): boolean {
 
 /** The bundled plugins' directory: `plugins/` of the project this module is part of. */
 function pluginsDir(): string | null {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 8; i++) {
-    const candidate = join(dir, 'plugins');
-    if (existsSync(join(dir, 'package.json')) && existsSync(candidate)) return candidate;
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  return null;
+  const dir = projectPath(import.meta.url, 'plugins');
+  return existsSync(dir) ? dir : null;
 }
 
 let bundledCache: string[] | null = null;

@@ -4,6 +4,7 @@
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { bundleForNode } from '../../build/node-bundle';
+import { projectPath } from '../../build/project-dir';
 import { LabClient } from './lab-client';
 import type { LabWorkerData } from './lab-worker';
 
@@ -11,7 +12,7 @@ let bundled: string | undefined;
 
 export function startBundledLab(data: LabWorkerData = {}): LabClient {
   if (!bundled) {
-    const out = fileURLToPath(new URL('../../../out/lab/lab-worker.mjs', import.meta.url));
+    const out = projectPath(import.meta.url, 'out/lab/lab-worker.mjs');
     bundleForNode(fileURLToPath(new URL('./lab-worker.ts', import.meta.url)), out);
     bundled = out;
   }

@@ -4,9 +4,10 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { extname, join, resolve, sep } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { LabApi, LabRequest, WireMessage } from '../../api';
+import { projectPath } from '../../build/project-dir';
 import { startBundledLab } from '../node/bundled-worker';
 
 export interface WebHostOptions {
@@ -30,8 +31,8 @@ export interface WebHost {
 }
 
 export const DEFAULT_PORT = 5178;
-const DEFAULT_ROOT = fileURLToPath(new URL('../../../out/web', import.meta.url));
-const PLUGINS_DIR = fileURLToPath(new URL('../../../plugins', import.meta.url));
+const DEFAULT_ROOT = projectPath(import.meta.url, 'out/web');
+const PLUGINS_DIR = projectPath(import.meta.url, 'plugins');
 export const DEFAULT_DATA_DIR = join(homedir(), '.hmm-lab');
 const MAX_MESSAGE = 1 << 20;
 
