@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -173,7 +173,7 @@ describe('hmm-lab layout', () => {
     expect(await run('layout', '--bogus')).toMatchObject({ code: 2, err: expect.stringMatching(/--bogus/) });
   });
 
-  // tsx compiles the lab on start: seconds on a loaded machine.
+  // The first run bundles the lab: seconds on a loaded machine.
   it('runs as the installed bin', { timeout: 60_000 }, () => {
     const file = machineFile('bin', { devices: [{ name: 'gpu0', kind: 'private', memory: '256M' }] });
     const out = execFileSync(process.execPath, ['bin/hmm-lab.mjs', 'layout', '--machine', file, '--json'], {
@@ -183,7 +183,42 @@ describe('hmm-lab layout', () => {
       name: 'gpu0',
       start: '0x3ffff0000000',
     });
+    // From out/cli/ the bundle finds the project's plugins/ all the same.
+    const unknown = machineFile('bin-driver', {
+      devices: [{ name: 'gpu0', kind: 'private', memory: '256M', driver: 'nonesuch' }],
+    });
+    const r = spawnSync(process.execPath, ['bin/hmm-lab.mjs', 'layout', '--machine', unknown], {
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/unknown driver "nonesuch" .*chunked-vram.*pmem-dax/);
   });
+
+  it(
+    'the bin runs the CLI bundled into out/cli/ (const bindings), made again when a source changes',
+    {
+      timeout: 120_000,
+    },
+    () => {
+      const bundle = 'out/cli/hmm-lab.mjs';
+      const help = () => execFileSync(process.execPath, ['bin/hmm-lab.mjs', 'help'], { encoding: 'utf8' });
+      expect(help()).toContain('usage: hmm-lab');
+      const made = statSync(bundle).mtimeMs;
+      expect(readFileSync(bundle, 'utf8')).toMatch(/^const parseMachine = function parseMachine\(/m);
+      help();
+      expect(statSync(bundle).mtimeMs).toBe(made);
+
+      const source = 'src-main/lab/machine-file.ts';
+      const { atime, mtime } = statSync(source);
+      try {
+        utimesSync(source, atime, new Date(mtime.getTime() + 1000));
+        expect(help()).toContain('usage: hmm-lab');
+        expect(statSync(bundle).mtimeMs).toBeGreaterThan(made);
+      } finally {
+        utimesSync(source, atime, mtime);
+      }
+    },
+  );
 });
 
 describe('hmm-lab run', () => {
