@@ -151,6 +151,7 @@ export interface BenchReport {
 }
 
 const OP_PAGES = 65536;
+const MIN_OP_ROUNDS = 5;
 
 /** The median of each numeric figure over the runs. */
 function medians<T extends object>(runs: T[]): T {
@@ -248,13 +249,15 @@ export async function runBenchmarks(opts: {
   // One run only: 8M pages each way take minutes.
   progress('scale: 32 GiB touched, migrated to a 64 GiB dmirror device and back (one run)');
   const scale = runScript<ScaleFigures>('./scale.ts');
-  // One process each, which takes its own medians over `runs` rounds.
+  // One process each, which takes its own medians over at least MIN_OP_ROUNDS rounds: a round
+  // takes milliseconds, and one alone can be a collection's pause (munmap 46 to 272 ns a page).
+  const rounds = String(Math.max(runs, MIN_OP_ROUNDS));
   progress(`mmap/touch/fork/mprotect/munmap of ${OP_PAGES} pages in the simulator`);
-  const simulator = runScript<OpFigures>('./kernel-ops.ts', [String(OP_PAGES), String(runs)]);
+  const simulator = runScript<OpFigures>('./kernel-ops.ts', [String(OP_PAGES), rounds]);
   const exe = buildNative(progress);
   if (exe) progress(`the same in the real kernel (bench/native.c)`);
   const native = exe
-    ? lastJsonLine<OpFigures>(execFileSync(exe, [String(OP_PAGES), String(runs)], { encoding: 'utf8' }))
+    ? lastJsonLine<OpFigures>(execFileSync(exe, [String(OP_PAGES), rounds], { encoding: 'utf8' }))
     : null;
   const ratio = (f: Exclude<keyof OpFigures, 'pages'>): number => simulator[f] / native![f];
   return {
