@@ -79,27 +79,27 @@ async function waitSaved(): Promise<void> {
   await expect.poll(saveState, { timeout: 10_000 }).toBe('saved');
 }
 
-/** While set, the page's readDriver requests wait in `heldReads` until a test sends them on. */
-let holdReads = false;
-const heldReads: (() => void)[] = [];
+/** While set, the page's lab requests of this type wait in `held` until a test sends them on. */
+let holding: string | null = null;
+const held: (() => void)[] = [];
 
-/** Between the page and the lab: pass everything, but hold readDriver requests when asked to. */
+/** Between the page and the lab: pass everything, but hold requests of one type when asked to. */
 async function routeLab(p: Page): Promise<void> {
   await p.routeWebSocket(/\/api$/, (ws) => {
     const server = ws.connectToServer();
     ws.onMessage((m) => {
       const send = () => server.send(m);
       const msg = typeof m === 'string' ? (JSON.parse(m) as { req?: { type?: string } }) : {};
-      if (holdReads && msg.req?.type === 'readDriver') heldReads.push(send);
+      if (holding && msg.req?.type === holding) held.push(send);
       else send();
     });
   });
 }
 
-/** Let the held reads go on, and stop holding. */
-function releaseReads(): void {
-  holdReads = false;
-  for (const send of heldReads.splice(0)) send();
+/** Let the held requests go on, and stop holding. */
+function release(): void {
+  holding = null;
+  for (const send of held.splice(0)) send();
 }
 
 beforeAll(async () => {
@@ -216,31 +216,47 @@ describe('Drivers view', () => {
     await expect.poll(openName).toBe('dmirror.ts');
   });
 
-  it('what is typed while a file opens stays in the file it was typed in', async () => {
+  it('what is typed while another file opens or is made stays in the file it was typed in', async () => {
     const source = readFileSync(userFile('dmirror.ts'), 'utf8');
+    const typed = (what: string) => expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toContain(what);
     // Another file: its read is slow, and a line is typed into dmirror.ts meanwhile.
-    holdReads = true;
+    holding = 'readDriver';
     await fileButton('bundled', 'pmem-dax.ts').click();
-    await expect.poll(() => heldReads.length).toBe(1);
+    await expect.poll(() => held.length).toBe(1);
     await insertAfter(1, '// typed while pmem-dax.ts opened');
-    releaseReads();
+    release();
     await expect.poll(openName).toBe('pmem-dax.ts');
-    expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toContain('// typed while pmem-dax.ts opened');
+    typed('// typed while pmem-dax.ts opened');
 
     // The file open already, clicked again: nothing to read, and the line typed after stays.
     await fileButton('user', 'dmirror.ts').click();
     await expect.poll(openName).toBe('dmirror.ts');
-    holdReads = true;
+    holding = 'readDriver';
     await fileButton('user', 'dmirror.ts').click();
     await insertAfter(2, '// typed after a second click');
-    releaseReads();
+    release();
     await waitSaved();
-    expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toContain('// typed after a second click');
+    typed('// typed after a second click');
     // Monaco renders spaces as no-break spaces.
     const shown = (await editorLines().innerText()).replaceAll('\u00a0', ' ');
     expect(shown).toContain('// typed after a second click');
 
-    await deleteLines(2, 2);
+    // A new file, slow to be made.
+    holding = 'newDriver';
+    await page.getByRole('button', { name: 'New' }).click();
+    await page.locator('input[name=driver-name]').fill('slow.ts');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await expect.poll(() => held.length).toBe(1);
+    await insertAfter(3, '// typed while slow.ts was made');
+    release();
+    await expect.poll(openName).toBe('slow.ts');
+    typed('// typed while slow.ts was made');
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    await page.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
+    await fileButton('user', 'slow.ts').waitFor({ state: 'detached' });
+
+    await expect.poll(openName).toBe('dmirror.ts');
+    await deleteLines(2, 3);
     await waitSaved();
     expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toBe(source);
   });

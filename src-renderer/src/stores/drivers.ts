@@ -331,6 +331,8 @@ export const useDriverStore = defineStore('drivers', () => {
     try {
       const file = await need().request({ type: 'newDriver', name, ...(template && { template }) });
       await refreshList();
+      // As in openFile: what was typed meanwhile goes to the file still shown.
+      if (!(await flush())) return false;
       saved = file.source;
       saveState.value = 'saved';
       notice.value = template ? `A copy of the bundled ${template}: edit it freely, the original stays.` : '';
