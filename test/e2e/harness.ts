@@ -3,7 +3,7 @@
 // Debian's Chromium on one of the lab's views, collecting page errors.
 import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import WebSocket from 'ws';
 import { startWebHost, type WebHost } from '../../src-main/hosts/web/main';
 import { WsLabClient } from '../../src-renderer/src/api/ws-client';
@@ -75,4 +75,22 @@ export async function openLab(
       await host.close();
     },
   };
+}
+
+/**
+ * A double click on `target` whose second click comes after the first click's reply (`answered`
+ * waits for it): by then the reply may have put another button under the pointer.
+ */
+export async function doubleClickAfterReply(
+  page: Page,
+  target: Locator,
+  answered: () => Promise<unknown>,
+): Promise<void> {
+  const box = (await target.boundingBox())!;
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down({ clickCount: 1 });
+  await page.mouse.up({ clickCount: 1 });
+  await answered();
+  await page.mouse.down({ clickCount: 2 });
+  await page.mouse.up({ clickCount: 2 });
 }

@@ -4,7 +4,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LayoutSnapshot } from '../../src-main/api';
 import type { WsLabClient } from '../../src-renderer/src/api/ws-client';
-import { openLab, type LabPage } from './harness';
+import { doubleClickAfterReply, openLab, type LabPage } from './harness';
 import { formatAddr } from '../../src-renderer/src/layout/format';
 
 const MiB = 1n << 20n;
@@ -16,6 +16,17 @@ let lab: WsLabClient;
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 const deviceRow = (name: string) => page.locator(`.device-panel tr[data-device="${name}"]`);
 const mapBand = (name: string) => page.locator(`.address-map .band[data-name="${name}"]`);
+
+/**
+ * Hotplug `name` through the form and wait for its row. The lab answers the page's requests in
+ * order, so whatever the page sent before has been answered too.
+ */
+async function hotplugThroughForm(name: string): Promise<void> {
+  const form = page.getByRole('form', { name: 'Hotplug a device' });
+  await form.locator('input[name=name]').fill(name);
+  await form.getByRole('button', { name: 'Hotplug' }).click();
+  await deviceRow(name).waitFor();
+}
 
 beforeAll(async () => {
   t = await openLab('', '.layout-view');
@@ -111,6 +122,26 @@ describe('Layout view', () => {
     await expect(page.locator('.resource-table tr[data-name="gpu1"]').count()).resolves.toBe(0);
     const fromLab = await lab.request({ type: 'layout' });
     expect(fromLab.devices.map((d) => d.name)).toEqual(['gpu0']);
+  });
+
+  it('a double click hotplugs one device and removes one, however fast the lab answers the first', async () => {
+    const names = async () => (await lab.request({ type: 'layout' })).devices.map((d) => d.name);
+    const form = page.getByRole('form', { name: 'Hotplug a device' });
+    await form.locator('input[name=name]').fill('');
+    await doubleClickAfterReply(page, form.getByRole('button', { name: 'Hotplug' }), () =>
+      deviceRow('gpu1').waitFor(),
+    );
+    await hotplugThroughForm('fence1');
+    expect(await names()).toEqual(['gpu0', 'gpu1', 'fence1']);
+
+    // When gpu1's row goes, fence1's Remove comes under the pointer.
+    await doubleClickAfterReply(page, deviceRow('gpu1').getByRole('button', { name: 'Remove gpu1' }), () =>
+      deviceRow('gpu1').waitFor({ state: 'detached' }),
+    );
+    await hotplugThroughForm('fence2');
+    expect(await names()).toEqual(['gpu0', 'fence1', 'fence2']);
+    for (const name of ['fence1', 'fence2']) await lab.request({ type: 'removeDevice', name });
+    await deviceRow('fence2').waitFor({ state: 'detached' });
   });
 
   it('logs no errors (CSP violations included)', () => {

@@ -8,7 +8,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunStatus, SessionFile } from '../../src-main/api';
 import { SELFTESTS_DIR } from '../../src-main/lab/selftests';
-import { openLab, type LabPage } from './harness';
+import { doubleClickAfterReply, openLab, type LabPage } from './harness';
 
 let ctx: LabPage;
 let page: Page;
@@ -81,12 +81,16 @@ describe('Run view', () => {
 
   it('play at full speed: the plots fill while the GPU kernel oversubscribes its memory; pause stops the run', async () => {
     await toolbar().locator('select[name=speed]').selectOption({ label: 'max' });
-    await toolbar().getByRole('button', { name: 'Play' }).click();
-    await expect.poll(() => toolbar().getByRole('status').innerText()).toContain('playing');
+    // Double-clicked: the second click lands on Pause, in Play's place, and is not taken as one.
+    await doubleClickAfterReply(page, toolbar().getByRole('button', { name: 'Play' }), () =>
+      expect.poll(() => toolbar().getByRole('status').innerText()).toContain('playing'),
+    );
     // Wait for the GPU kernel's evictions: device memory full, pages going both ways.
     await expect.poll(() => num('evictions'), { timeout: 40_000, interval: 250 }).toBeGreaterThan(20_000);
-    await toolbar().getByRole('button', { name: 'Pause' }).click();
-    await expect.poll(() => toolbar().getByRole('status').innerText()).toContain('paused');
+    // And Pause double-clicked: the second click, on Play, does not play again.
+    await doubleClickAfterReply(page, toolbar().getByRole('button', { name: 'Pause' }), () =>
+      expect.poll(() => toolbar().getByRole('status').innerText()).toContain('paused'),
+    );
 
     for (const id of ['migrations', 'cumulative', 'faults', 'latency', 'rss', 'occupancy'])
       await expect.poll(() => plot(id).getAttribute('data-filled'), { timeout: 5000 }).toBe('true');
