@@ -261,6 +261,72 @@ describe('Drivers view', () => {
     expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toBe(source);
   });
 
+  it('Rename and Delete act on the open file: another file opening closes their forms, or keeps its place after a slow rename', async () => {
+    const source = readFileSync(userFile('dmirror.ts'), 'utf8');
+    const nameField = page.locator('input[name=driver-name]');
+    const openOther = async () => {
+      await fileButton('bundled', 'pmem-dax.ts').click();
+      await expect.poll(openName).toBe('pmem-dax.ts');
+    };
+    const openUser = async (name: string) => {
+      await fileButton('user', name).click();
+      await expect.poll(openName).toBe(name);
+    };
+    await page.getByRole('button', { name: 'Rename', exact: true }).click();
+    await nameField.waitFor();
+    await openOther();
+    await expect(nameField.count()).resolves.toBe(0);
+    await openUser('dmirror.ts');
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    await page.getByRole('alertdialog').waitFor();
+    await openOther();
+    await expect(page.getByRole('alertdialog').count()).resolves.toBe(0);
+
+    // dmirror.ts renamed slowly, and pmem-dax.ts opened meanwhile: it stays open, read-only.
+    await openUser('dmirror.ts');
+    holding = 'renameDriver';
+    await page.getByRole('button', { name: 'Rename', exact: true }).click();
+    await nameField.fill('moved.ts');
+    await page.locator('.name-form button[type=submit]').click();
+    await expect.poll(() => held.length).toBe(1);
+    await openOther();
+    release();
+    await fileButton('user', 'moved.ts').waitFor();
+    await expect(openName()).resolves.toBe('pmem-dax.ts');
+    await expect(page.locator('.editor-head .badge').innerText()).resolves.toContain('read-only');
+    expect(readFileSync(userFile('moved.ts'), 'utf8')).toBe(source);
+
+    await openUser('moved.ts');
+    await page.getByRole('button', { name: 'Rename', exact: true }).click();
+    await nameField.fill('dmirror.ts');
+    await page.locator('.name-form button[type=submit]').click();
+    await expect.poll(openName).toBe('dmirror.ts');
+    expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toBe(source);
+  });
+
+  it('after a delete, a next file that cannot be read says so', async () => {
+    const create = async (name: string) => {
+      await page.getByRole('button', { name: 'New' }).click();
+      await page.locator('input[name=driver-name]').fill(name);
+      await page.getByRole('button', { name: 'Create' }).click();
+      await expect.poll(openName).toBe(name);
+    };
+    // The user's files in order: a-del.ts, b-gone.ts, dmirror.ts.
+    await create('b-gone.ts');
+    await create('a-del.ts');
+    holding = 'readDriver';
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    await page.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
+    await expect.poll(() => held.length).toBe(1);
+    rmSync(userFile('b-gone.ts'));
+    release();
+    const error = page.locator('.drivers-view .banner.error[role=alert]');
+    await expect.poll(() => error.innerText()).toContain('ENOENT');
+    await fileButton('user', 'dmirror.ts').click();
+    await expect.poll(openName).toBe('dmirror.ts');
+    await expect(error.count()).resolves.toBe(0);
+  });
+
   it('a syntax error is refused by loadDriver and marked on its line', async () => {
     const source = readFileSync(userFile('dmirror.ts'), 'utf8');
     const line = bodyLine(source, 'fault');

@@ -360,11 +360,13 @@ export const useDriverStore = defineStore('drivers', () => {
     try {
       await need().request({ type: 'renameDriver', from: cur.name, to });
       dropRecovery(cur.name);
+      await refreshList();
+      actionError.value = null;
+      // Another file opened while the lab renamed: it stays, under its own name.
+      if (open.value !== cur) return true;
       open.value = { name: to, origin: 'user' };
       content.value = { ...content.value!, name: to, source: text, version: ++contentVersion };
       localStorage.setItem(LAST_OPEN_KEY, JSON.stringify(open.value));
-      await refreshList();
-      actionError.value = null;
       return true;
     } catch (err) {
       actionError.value = toLabError(err);
@@ -384,9 +386,10 @@ export const useDriverStore = defineStore('drivers', () => {
       text = saved = '';
       saveState.value = 'saved';
       await refreshList();
+      actionError.value = null;
+      // openFile shows its own error when the next file cannot be read.
       const next = userFiles.value[0] ?? bundledFiles.value[0];
       if (next) await openFile(next.name, next.origin);
-      actionError.value = null;
       return true;
     } catch (err) {
       actionError.value = toLabError(err);
