@@ -218,7 +218,7 @@ class StepReader {
 
   oneOf<T>(key: string, table: Record<string, T>): T {
     const v = this.step[key];
-    if (typeof v !== 'string' || !(v in table))
+    if (typeof v !== 'string' || !Object.hasOwn(table, v))
       throw new InputError(
         this.at(key),
         `expected one of ${Object.keys(table)
@@ -239,7 +239,7 @@ class StepReader {
       );
     let flags = 0;
     list.forEach((f, i) => {
-      if (typeof f !== 'string' || !(f in MAP_FLAGS))
+      if (typeof f !== 'string' || !Object.hasOwn(MAP_FLAGS, f))
         throw new InputError(
           `${this.at(key)}[${i}]`,
           `expected one of ${Object.keys(MAP_FLAGS).join(', ')}, got ${JSON.stringify(f)}`,

@@ -59,6 +59,22 @@ describe('scenario steps: errors name the step, the op and the field', () => {
       { op: 'mprotect', proc: 'p', at: 'buf', prot: 'w' },
       'steps[3] (mprotect).prot: expected one of "none", "r", "rw", got "w"',
     ],
+    // Names every object has are not names of the table.
+    [
+      'prot named like a property of every object',
+      { op: 'mprotect', proc: 'p', at: 'buf', prot: 'toString' },
+      'steps[3] (mprotect).prot: expected one of "none", "r", "rw", got "toString"',
+    ],
+    [
+      'mmap flag named like a property of every object',
+      { op: 'mmap', proc: 'p', name: 'b2', length: '1M', prot: 'rw', flags: ['private', 'constructor'] },
+      'steps[3] (mmap).flags[1]: expected one of private, shared, anonymous, hugetlb, fixed, got "constructor"',
+    ],
+    [
+      'advice named like a property of every object',
+      { op: 'madvise', proc: 'p', at: 'buf', advice: '__proto__' },
+      'steps[3] (madvise).advice: expected one of "hugepage", "nohugepage", "dontneed", "free", got "__proto__"',
+    ],
     [
       'unknown field',
       { op: 'load', proc: 'p', at: 'buf', size: 4 },
