@@ -241,6 +241,28 @@ describe('hmm-lab run', () => {
     expect(r.out).toMatch(/^PASS ok \(.*ok\.machine\.json\): 4 steps/);
   });
 
+  it('exits 2 naming a --trace path it cannot write: before the run, or after it with the report kept', async () => {
+    const file = scenario('traced', 0);
+    expect(await run('run', file, '--trace', '')).toMatchObject({
+      code: 2,
+      out: '',
+      err: expect.stringMatching(/run: --trace: expected a file name/),
+    });
+    for (const [path, code] of [
+      [dir, 'EISDIR'],
+      [join(dir, 'no-such-dir/t.json'), 'ENOENT'],
+    ]) {
+      const r = await run('run', file, '--trace', path!);
+      expect(r).toMatchObject({ code: 2, out: '' });
+      expect(r.err).toBe(`hmm-lab: ${path}: cannot write the trace: ${code}`);
+    }
+    // A device that takes no bytes: the run's report comes first, then the error.
+    const r = await run('run', file, '--trace', '/dev/full');
+    expect(r.code).toBe(2);
+    expect(r.out).toMatch(/^PASS traced/);
+    expect(r.err).toBe('hmm-lab: /dev/full: cannot write the trace: ENOSPC');
+  });
+
   it('exits 1 naming the failed expectation', async () => {
     const r = await run('run', scenario('bad', '-EINVAL'), '--json');
     expect(r.code).toBe(1);

@@ -1,6 +1,6 @@
 // The `hmm-lab` command: a thin adapter from argv to lab/. Exit codes are the
 // contract's: 0 success, 1 an expectation failed, 2 bad input (message on stderr).
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LayoutSnapshot, ResourceNode } from '../../api';
@@ -50,7 +50,7 @@ export function loadMachineFile(path: string): MachineSpec {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new InputError(path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new InputError(path, `cannot read: ${errorCode(e)}`);
   }
   let json: unknown;
   try {
@@ -133,7 +133,7 @@ function readJson(path: string): unknown {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new InputError(path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new InputError(path, `cannot read: ${errorCode(e)}`);
   }
   try {
     return JSON.parse(text);
@@ -181,7 +181,7 @@ function pluginHost(drivers: readonly string[] | undefined, err: (s: string) => 
     try {
       src = pluginFile(path);
     } catch (e) {
-      throw new InputError(path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new InputError(path, `cannot read: ${errorCode(e)}`);
     }
     host.overrides.set(deviceKey(name), src);
     host.overrides.set(name, src);
@@ -212,7 +212,8 @@ async function runCommand(
     strict: true,
   });
   if (!positionals.length) throw new UsageError('run: name at least one scenario file');
-  if (values.trace && positionals.length > 1) throw new UsageError('run: --trace takes a single scenario');
+  if (values.trace !== undefined && positionals.length > 1)
+    throw new UsageError('run: --trace takes a single scenario');
   const plugins = pluginHost(values.driver, err);
   // Each scenario boots its own machine: an engine for each of its plugin devices.
   let engines = SPARE_ENGINES;
@@ -224,31 +225,55 @@ async function runCommand(
     }
   }
   await prepareEngines(engines);
-  const reports = positionals.map((file) => ({
-    file,
-    ...runScenarioFile(file, values.trace !== undefined, plugins),
-  }));
-  if (values.trace) {
-    const records = reports[0]!.trace ?? [];
-    writeFileSync(values.trace, formatTrace(records, traceFormatFor(values.trace)));
-  }
-  if (values.json)
-    out(
-      JSON.stringify(
-        reports.map(({ trace: _trace, ...r }) => r),
-        null,
-        2,
-      ),
-    );
-  else
-    for (const r of reports) {
-      const failed = r.steps.filter((st) => !st.ok);
+  // Opened before the run, so a path that cannot be written costs no run.
+  const traceFd = values.trace === undefined ? undefined : openTrace(values.trace);
+  try {
+    const reports = positionals.map((file) => ({
+      file,
+      ...runScenarioFile(file, traceFd !== undefined, plugins),
+    }));
+    if (values.json)
       out(
-        `${r.passed ? 'PASS' : 'FAIL'} ${r.name} (${r.file}): ${r.steps.length} steps, ${(r.t / 1000).toFixed(1)} us simulated`,
+        JSON.stringify(
+          reports.map(({ trace: _trace, ...r }) => r),
+          null,
+          2,
+        ),
       );
-      for (const st of failed) for (const f of st.failures) out(`  ${f}`);
+    else
+      for (const r of reports) {
+        const failed = r.steps.filter((st) => !st.ok);
+        out(
+          `${r.passed ? 'PASS' : 'FAIL'} ${r.name} (${r.file}): ${r.steps.length} steps, ${(r.t / 1000).toFixed(1)} us simulated`,
+        );
+        for (const st of failed) for (const f of st.failures) out(`  ${f}`);
+      }
+    if (traceFd !== undefined) {
+      const path = values.trace!;
+      try {
+        writeFileSync(traceFd, formatTrace(reports[0]!.trace ?? [], traceFormatFor(path)));
+      } catch (e) {
+        throw new InputError(path, `cannot write the trace: ${errorCode(e)}`);
+      }
     }
-  return reports.every((r) => r.passed) ? 0 : 1;
+    return reports.every((r) => r.passed) ? 0 : 1;
+  } finally {
+    if (traceFd !== undefined) closeSync(traceFd);
+  }
+}
+
+/** The file --trace names, opened for writing. */
+function openTrace(path: string): number {
+  if (!path) throw new UsageError('run: --trace: expected a file name');
+  try {
+    return openSync(path, 'w');
+  } catch (e) {
+    throw new InputError(path, `cannot write the trace: ${errorCode(e)}`);
+  }
+}
+
+function errorCode(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 }
 
 /**
