@@ -159,6 +159,14 @@ export function parseMachine(input: unknown, name: string, source = 'machine'): 
         r.path,
         `[${hex(r.start)}, ${hex(r.start + r.size)}) exceeds the ${config.physAddrBits}-bit physical address space`,
       );
+  // RAM needs a memmap, and the sparse memory model has sections below 2^maxPhysmemBits only.
+  ram.forEach((r, i) => {
+    if (r.start + r.size > 2 ** config.maxPhysmemBits)
+      throw new InputError(
+        `${source}.ram[${i}]`,
+        `[${hex(r.start)}, ${hex(r.start + r.size)}) ends above the ${config.maxPhysmemBits}-bit reach of the sparse memory model (maxPhysmemBits)`,
+      );
+  });
   const sortedRam = ram.map((r, i) => ({ ...r, i })).sort((a, b) => a.start - b.start);
   for (let j = 1; j < sortedRam.length; j++) {
     const a = sortedRam[j - 1]!;

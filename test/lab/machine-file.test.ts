@@ -130,6 +130,12 @@ describe('lab/machine-file: every error names its JSON path', () => {
       'machine.ram[0]',
       /32-bit physical address space/,
     ],
+    [
+      'RAM above the sparse memory model (the default RAM ends at 17G)',
+      { maxPhysmemBits: 32 },
+      'machine.ram[2]',
+      /\[0x100000000, 0x440000000\) ends above the 32-bit reach of the sparse memory model/,
+    ],
     ['bad size string', { ram: [{ start: 0, size: '1Q' }] }, 'machine.ram[0].size', /expected a size like/],
     ['ram not an array', { ram: {} }, 'machine.ram', /expected an array/],
     ['pageShift out of range', { pageShift: 11 }, 'machine.pageShift', /integer from 12 to 21/],
