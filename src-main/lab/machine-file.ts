@@ -4,7 +4,7 @@ import { DEFAULT_CONFIG, type KernelConfig } from '../kernel/include/config';
 import type { BootParams, MemRange } from '../kernel/init/main';
 import { BUILTIN_DRIVERS, type DeviceConfig, type DeviceKind } from '../drivers/builtin';
 import { bundledPlugins, isPluginDriver } from '../drivers/plugin/sources';
-import { InputError } from './input-error';
+import { checkDepth, InputError } from './input-error';
 import { hex, humanSize, parseSize } from './numbers';
 import { COST_KEYS, LINK_KINDS, type CostOverrides, type LinkKind } from './clock';
 
@@ -115,6 +115,7 @@ function range(v: unknown, path: string, page: number, fields: string[]): MemRan
 /** Parse a machine object (already JSON-decoded). `source` names it in errors ("machine"). */
 export function parseMachine(input: unknown, name: string, source = 'machine'): MachineSpec {
   if (!isObject(input)) throw new InputError(source, 'expected a JSON object');
+  checkDepth(input, source);
   checkFields(input, TOP_FIELDS, source);
   const config: KernelConfig = {
     pageShift: intField(input, 'pageShift', source, DEFAULT_CONFIG.pageShift, 12, 21),

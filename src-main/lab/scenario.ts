@@ -6,7 +6,7 @@ import type { OpResult, RunStepResult } from '../api';
 import { errname, errnum } from '../kernel/include/errno';
 import { clockFor } from './clock';
 import { compareFill, parseFill } from './fill';
-import { InputError } from './input-error';
+import { checkDepth, InputError } from './input-error';
 import { Machine } from './machine';
 import type { PluginHost } from '../drivers/plugin';
 import { parseMachine, type MachineSpec } from './machine-file';
@@ -52,6 +52,7 @@ export function parseScenario(
   loadMachine: (path: string) => unknown,
 ): Scenario {
   if (!isObject(input)) throw new InputError(source, 'expected a JSON object with "name" and "steps"');
+  checkDepth(input, source);
   for (const key of Object.keys(input))
     if (!SCENARIO_FIELDS.includes(key))
       throw new InputError(

@@ -83,8 +83,22 @@ describe('lab/machine-file: defaults', () => {
   });
 });
 
+/** A value nested `n` arrays deep. */
+const nested = (n: number): unknown => {
+  let v: unknown = 0;
+  for (let i = 0; i < n; i++) v = [v];
+  return v;
+};
+
 describe('lab/machine-file: every error names its JSON path', () => {
   const cases: [string, unknown, string, RegExp][] = [
+    [
+      // 5,000 levels would overflow the stack of an error message quoting the value.
+      'a value nested 5,000 levels deep',
+      { ram: [{ start: 0, size: nested(5000) }] },
+      `machine.ram[0].size${'[0]'.repeat(62)}`,
+      /nested deeper than 64 levels/,
+    ],
     ['not an object', [], 'machine', /expected a JSON object/],
     ['unknown top-level field', { ramm: [] }, 'machine.ramm', /unknown field/],
     [

@@ -106,6 +106,11 @@ describe('scenario steps: errors name the step, the op and the field', () => {
       'steps[3] (device).expect.bytes: expected a byte (0 to 255), or an array of bytes, got [1,300]',
     ],
     [
+      'a step nested 5,000 levels deep (an error quoting it would overflow the stack)',
+      { op: 'spawn', proc: JSON.parse(`${'['.repeat(5000)}${']'.repeat(5000)}`) as unknown },
+      `scenario.steps[3].proc${'[0]'.repeat(62)}: nested deeper than 64 levels`,
+    ],
+    [
       'workload that is no object',
       { op: 'run', workload: [cpu] },
       'steps[3] (run).workload: expected a workload object like {"actors": [{"kind": "cpu", ...}]}, got [{"kind":"cpu","proc":"p","at":"buf"}]',
