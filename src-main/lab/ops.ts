@@ -63,7 +63,10 @@ export interface OpOutcome {
   changed: boolean;
 }
 
-/** The most bytes one store, load or check moves: the lab keeps real bytes for them. */
+/**
+ * The most bytes one store, load or check moves, or one device command covers: the lab keeps
+ * real bytes, or per-page state, for them.
+ */
 export const MAX_TRANSFER = 2 ** 30;
 
 const PROTS: Record<string, number> = {
@@ -732,7 +735,13 @@ export class Userland {
           `expected at most ${m.length} (the mapping's size), got ${offset}`,
         );
       pages = r.count('pages') ?? Math.ceil((m.length - offset) / ps);
-      if (cmd === 'read' || cmd === 'write' || (cmd === 'migrate' && buf)) this.transfer(r, pages * ps);
+      // What a command keeps per page (its range's pfns, the snapshot's bytes, the buffer's
+      // copy) is sized by its pages: 1G of them at most, as a store's bytes.
+      if (pages * ps > MAX_TRANSFER)
+        throw new InputError(
+          r.at(r.has('pages') ? 'pages' : 'at'),
+          `expected at most ${MAX_TRANSFER / ps} pages (1G) per device command, got ${pages}`,
+        );
       addr = m.addr + offset;
     }
     this.clock.syscall();

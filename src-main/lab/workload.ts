@@ -77,6 +77,8 @@ export interface WorkloadObserver {
 
 export const MAX_ACTORS = 64;
 export const MAX_ACCESSES = 1e9;
+/** The largest mapping a workload runs on: it keeps five bytes of stamps per page of it. */
+export const MAX_MAPPING_PAGES = 2 ** 28;
 
 export const ACTOR_FIELDS = [
   'kind',
@@ -170,6 +172,11 @@ function parseActor(a: unknown, path: string, index: number, userland: Userland)
   const m = userland.mappings.get(at);
   if (!m) throw new InputError(`${path}.at`, `no mapping named "${at}" (mmap it before the run)`);
   const ps = userland.machine.kernel.c.PAGE_SIZE;
+  if (m.length / ps > MAX_MAPPING_PAGES)
+    throw new InputError(
+      `${path}.at`,
+      `"${at}" has ${m.length / ps} pages: a workload runs on mappings of at most ${MAX_MAPPING_PAGES} pages`,
+    );
   const offset = a.offset === undefined ? 0 : parseSize(a.offset, `${path}.offset`);
   if (offset % ps) throw new InputError(`${path}.offset`, `expected a multiple of the page size (${ps})`);
   if (offset >= m.length)

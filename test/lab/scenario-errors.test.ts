@@ -144,6 +144,11 @@ describe('scenario steps: errors name the step, the op and the field', () => {
       'steps[3] (device).cmd: expected one of "read"',
     ],
     [
+      'a device command over more than 1G of pages (snapshot keeps a byte per page)',
+      { op: 'device', device: 'gpu0', proc: 'p', cmd: 'snapshot', at: 'buf', pages: 8589934592 },
+      'steps[3] (device).pages: expected at most 262144 pages (1G) per device command, got 8589934592',
+    ],
+    [
       'actor of an unknown kind',
       run({ ...cpu, kind: 'gpu' }),
       'steps[3] (run).workload.actors[0].kind: expected "cpu" or "device", got "gpu"',
@@ -175,6 +180,27 @@ describe('scenario steps: errors name the step, the op and the field', () => {
       expect(refusal(step, false)).toBe('accepted');
       expect(refusal(step)).toContain(message);
     });
+
+  it('a device command or a workload on a 64T mapping: refused, not a RangeError', () => {
+    const huge = {
+      op: 'mmap',
+      proc: 'p',
+      name: 'huge',
+      length: '64T',
+      prot: 'rw',
+      flags: 'private|anonymous',
+    };
+    const refused = (step: unknown) => () =>
+      runScenario(
+        parseScenario({ name: 'x', machine: MACHINE, steps: [...SETUP, huge, step] }, 'scenario', noFiles),
+      );
+    expect(refused({ op: 'device', device: 'gpu0', proc: 'p', cmd: 'snapshot', at: 'huge' })).toThrow(
+      'steps[4] (device).at: expected at most 262144 pages (1G) per device command, got 17179869184',
+    );
+    expect(refused(run({ ...cpu, at: 'huge', accesses: 1000, pattern: 'random' }))).toThrow(
+      'steps[4] (run).workload.actors[0].at: "huge" has 17179869184 pages: a workload runs on mappings of at most 268435456 pages',
+    );
+  });
 
   it('a device kernel on a device the process has not opened', () => {
     const steps = [SETUP[0], SETUP[2], run({ ...cpu, kind: 'device', device: 'gpu0' })];
