@@ -27,6 +27,16 @@ export {
 } from '../drivers/plugin';
 export { SPARE_ENGINES } from '../drivers/plugin/engines';
 
+/** A plugin file named on the command line, refused at its first syntax error: bad input. */
+export function checkPluginFile(src: { source: string; filename: string }, path: string): void {
+  try {
+    compilePlugin(src.source, src.filename);
+  } catch (e) {
+    if (!(e instanceof PluginError)) throw e;
+    throw new InputError(path, `does not compile: ${e.file}:${e.line}:${e.column}: ${e.reason}`);
+  }
+}
+
 /** Whether a device whose machine file names `driver` is served by the driver called `name`. */
 export function drivenBy(driver: string, name: string): boolean {
   if (driver === name || driver === `${PLUGIN_PREFIX}${name}`) return true;

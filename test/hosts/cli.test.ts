@@ -379,6 +379,19 @@ describe('the ported hmm-tests (test/selftests)', () => {
       err: expect.stringContaining('nope.ts'),
     });
   });
+
+  it('a plugin that does not compile is bad input (exit 2, its first error), for test-driver and run --driver', async () => {
+    const broken = join(dir, 'broken.ts');
+    writeFileSync(broken, 'export function fault( {\n');
+    const refusal = `hmm-lab: ${broken}: does not compile: broken.ts:2:1: TS1005: '}' expected.`;
+    expect(await run('test-driver', broken)).toEqual({ code: 2, out: '', err: refusal });
+    const scenario = machineFile('uses-broken', { name: 'b', machine: 'gpu.machine.json', steps: [] });
+    expect(await run('run', scenario, '--driver', `gpu0=${broken}`)).toEqual({
+      code: 2,
+      out: '',
+      err: refusal,
+    });
+  });
 });
 
 describe('every bundled scenario', () => {

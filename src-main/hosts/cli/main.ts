@@ -14,6 +14,7 @@ import { formatTap, loadSelftestIndex, runSelftests } from '../../lab/selftests'
 import {
   bundledPlugin,
   bundledPlugins,
+  checkPluginFile,
   deviceKey,
   isPluginPath,
   PluginHost,
@@ -183,6 +184,7 @@ function pluginHost(drivers: readonly string[] | undefined, err: (s: string) => 
     } catch (e) {
       throw new InputError(path, `cannot read: ${errorCode(e)}`);
     }
+    checkPluginFile(src, path);
     host.overrides.set(deviceKey(name), src);
     host.overrides.set(name, src);
   }
