@@ -83,9 +83,15 @@ async function waitSaved(): Promise<void> {
 let holding: string | null = null;
 const held: (() => void)[] = [];
 
+/** Sends a message to the page as if the lab had (set once the page connects). */
+let fromLab: (message: unknown) => void = () => {
+  throw new Error('the page has not connected');
+};
+
 /** Between the page and the lab: pass everything, but hold requests of one type when asked to. */
 async function routeLab(p: Page): Promise<void> {
   await p.routeWebSocket(/\/api$/, (ws) => {
+    fromLab = (message) => ws.send(JSON.stringify(message));
     const server = ws.connectToServer();
     ws.onMessage((m) => {
       const send = () => server.send(m);
@@ -325,6 +331,45 @@ describe('Drivers view', () => {
     await fileButton('user', 'dmirror.ts').click();
     await expect.poll(openName).toBe('dmirror.ts');
     await expect(error.count()).resolves.toBe(0);
+  });
+
+  it('the first fault moves the cursor; later ones do not replace it until it is dismissed', async () => {
+    const report = (line: number, device: string) =>
+      fromLab({
+        event: {
+          type: 'driverError',
+          error: {
+            kind: 'throw',
+            file: 'dmirror.ts',
+            line,
+            column: 3,
+            message: `e2e ${line}`,
+            callback: 'fault',
+            device,
+          },
+        },
+      });
+    const banner = page.getByTestId('driver-fault');
+    await endOfLine(5);
+    report(30, 'gpu0');
+    report(40, 'gpu1');
+    await expect.poll(() => banner.innerText()).toContain('dmirror.ts:30:3');
+    await expect.poll(activeLine).toBe('30');
+    await endOfLine(5);
+    report(50, 'gpu1');
+    // A layout event after it, under another machine name: once the page shows that name, it has
+    // handled the report before it (one socket, in order). Then the lab's own layout again.
+    const layout = await lab.request({ type: 'layout' });
+    fromLab({ event: { type: 'layout', layout: { ...layout, machine: 'e2e-sync' } } });
+    await expect.poll(() => page.locator('.machine-name').innerText()).toBe('e2e-sync');
+    fromLab({ event: { type: 'layout', layout } });
+    await expect(banner.innerText()).resolves.toContain('dmirror.ts:30:3');
+    await expect(activeLine()).resolves.toBe('5');
+    await page.getByRole('button', { name: 'Dismiss' }).click();
+    report(60, 'gpu0');
+    await expect.poll(() => banner.innerText()).toContain('dmirror.ts:60:3');
+    await expect.poll(activeLine).toBe('60');
+    await page.getByRole('button', { name: 'Dismiss' }).click();
   });
 
   it('a syntax error is refused by loadDriver and marked on its line', async () => {

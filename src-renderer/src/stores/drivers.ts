@@ -401,7 +401,13 @@ export const useDriverStore = defineStore('drivers', () => {
     reveal.value = { line, column, seq: ++revealSeq };
   }
 
+  /**
+   * The first fault since the last load, or since the banner was dismissed, is shown and moves
+   * the cursor to its line. Later ones (the same bug on another device) are in the kernel log:
+   * they neither replace it nor move the cursor under the user's typing.
+   */
   function onFault(f: DriverError): void {
+    if (fault.value) return;
     fault.value = f;
     if (open.value && f.file === open.value.name) jumpTo(f.line, f.column);
   }
