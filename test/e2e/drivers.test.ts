@@ -75,6 +75,27 @@ function bodyLine(source: string, name: string): number {
   return open + 1;
 }
 
+/** Open a file from the list, and wait until it is the one shown. */
+async function openDriver(origin: 'user' | 'bundled', name: string): Promise<void> {
+  await fileButton(origin, name).click();
+  await expect.poll(openName).toBe(name);
+}
+
+/** Fill the name form of New or Rename with `name` and submit it (Create, or Rename). */
+async function submitName(button: 'New' | 'Rename', name: string): Promise<void> {
+  await page.getByRole('button', { name: button, exact: true }).click();
+  await page.locator('input[name=driver-name]').fill(name);
+  const submit = page.locator('.name-form button[type=submit]');
+  await expect(submit.innerText()).resolves.toBe(button === 'New' ? 'Create' : 'Rename');
+  await submit.click();
+}
+
+/** Delete the open file, confirmed. */
+async function deleteOpenDriver(): Promise<void> {
+  await page.getByRole('button', { name: 'Delete', exact: true }).click();
+  await page.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
+}
+
 async function waitSaved(): Promise<void> {
   await expect.poll(saveState, { timeout: 10_000 }).toBe('saved');
 }
@@ -131,8 +152,7 @@ describe('Drivers view', () => {
   });
 
   it('editing a bundled plugin makes a user copy in the data folder; the bundled one stays', async () => {
-    await fileButton('bundled', 'dmirror.ts').click();
-    await expect.poll(openName).toBe('dmirror.ts');
+    await openDriver('bundled', 'dmirror.ts');
     await page.getByRole('button', { name: 'Edit a copy' }).click();
     await fileButton('user', 'dmirror.ts').waitFor();
     await expect(fileButton('user', 'dmirror.ts').getAttribute('aria-pressed')).resolves.toBe('true');
@@ -197,9 +217,7 @@ describe('Drivers view', () => {
   });
 
   it('a new driver from the template, renamed, then deleted into .deleted/', async () => {
-    await page.getByRole('button', { name: 'New' }).click();
-    await page.locator('input[name=driver-name]').fill('scratch.ts');
-    await page.getByRole('button', { name: 'Create' }).click();
+    await submitName('New', 'scratch.ts');
     await expect.poll(openName).toBe('scratch.ts');
     expect(readFileSync(userFile('scratch.ts'), 'utf8')).toContain("from 'hmm-lab'");
     await expect.poll(errorSquiggles, { timeout: 20_000 }).toBe(0);
@@ -212,14 +230,12 @@ describe('Drivers view', () => {
     await expect.poll(openName).toBe('renamed.ts');
     expect(existsSync(userFile('scratch.ts'))).toBe(false);
 
-    await page.getByRole('button', { name: 'Delete', exact: true }).click();
-    await page.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
+    await deleteOpenDriver();
     await fileButton('user', 'renamed.ts').waitFor({ state: 'detached' });
     expect(existsSync(userFile('renamed.ts'))).toBe(false);
     const [kept] = readdirSync(join(dataDir, 'drivers/.deleted'));
     expect(readFileSync(join(dataDir, 'drivers/.deleted', kept!), 'utf8')).toContain("from 'hmm-lab'");
-    await fileButton('user', 'dmirror.ts').click();
-    await expect.poll(openName).toBe('dmirror.ts');
+    await openDriver('user', 'dmirror.ts');
   });
 
   it('what is typed while another file opens or is made stays in the file it was typed in', async () => {
@@ -235,8 +251,7 @@ describe('Drivers view', () => {
     typed('// typed while pmem-dax.ts opened');
 
     // The file open already, clicked again: nothing to read, and the line typed after stays.
-    await fileButton('user', 'dmirror.ts').click();
-    await expect.poll(openName).toBe('dmirror.ts');
+    await openDriver('user', 'dmirror.ts');
     holding = 'readDriver';
     await fileButton('user', 'dmirror.ts').click();
     await insertAfter(2, '// typed after a second click');
@@ -249,16 +264,13 @@ describe('Drivers view', () => {
 
     // A new file, slow to be made.
     holding = 'newDriver';
-    await page.getByRole('button', { name: 'New' }).click();
-    await page.locator('input[name=driver-name]').fill('slow.ts');
-    await page.getByRole('button', { name: 'Create' }).click();
+    await submitName('New', 'slow.ts');
     await expect.poll(() => held.length).toBe(1);
     await insertAfter(3, '// typed while slow.ts was made');
     release();
     await expect.poll(openName).toBe('slow.ts');
     typed('// typed while slow.ts was made');
-    await page.getByRole('button', { name: 'Delete', exact: true }).click();
-    await page.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
+    await deleteOpenDriver();
     await fileButton('user', 'slow.ts').waitFor({ state: 'detached' });
 
     await expect.poll(openName).toBe('dmirror.ts');
@@ -270,30 +282,21 @@ describe('Drivers view', () => {
   it('Rename and Delete act on the open file: another file opening closes their forms, or keeps its place after a slow rename', async () => {
     const source = readFileSync(userFile('dmirror.ts'), 'utf8');
     const nameField = page.locator('input[name=driver-name]');
-    const openOther = async () => {
-      await fileButton('bundled', 'pmem-dax.ts').click();
-      await expect.poll(openName).toBe('pmem-dax.ts');
-    };
-    const openUser = async (name: string) => {
-      await fileButton('user', name).click();
-      await expect.poll(openName).toBe(name);
-    };
+    const openOther = () => openDriver('bundled', 'pmem-dax.ts');
     await page.getByRole('button', { name: 'Rename', exact: true }).click();
     await nameField.waitFor();
     await openOther();
     await expect(nameField.count()).resolves.toBe(0);
-    await openUser('dmirror.ts');
+    await openDriver('user', 'dmirror.ts');
     await page.getByRole('button', { name: 'Delete', exact: true }).click();
     await page.getByRole('alertdialog').waitFor();
     await openOther();
     await expect(page.getByRole('alertdialog').count()).resolves.toBe(0);
 
     // dmirror.ts renamed slowly, and pmem-dax.ts opened meanwhile: it stays open, read-only.
-    await openUser('dmirror.ts');
+    await openDriver('user', 'dmirror.ts');
     holding = 'renameDriver';
-    await page.getByRole('button', { name: 'Rename', exact: true }).click();
-    await nameField.fill('moved.ts');
-    await page.locator('.name-form button[type=submit]').click();
+    await submitName('Rename', 'moved.ts');
     await expect.poll(() => held.length).toBe(1);
     await openOther();
     release();
@@ -302,34 +305,26 @@ describe('Drivers view', () => {
     await expect(page.locator('.editor-head .badge').innerText()).resolves.toContain('read-only');
     expect(readFileSync(userFile('moved.ts'), 'utf8')).toBe(source);
 
-    await openUser('moved.ts');
-    await page.getByRole('button', { name: 'Rename', exact: true }).click();
-    await nameField.fill('dmirror.ts');
-    await page.locator('.name-form button[type=submit]').click();
+    await openDriver('user', 'moved.ts');
+    await submitName('Rename', 'dmirror.ts');
     await expect.poll(openName).toBe('dmirror.ts');
     expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toBe(source);
   });
 
   it('after a delete, a next file that cannot be read says so', async () => {
-    const create = async (name: string) => {
-      await page.getByRole('button', { name: 'New' }).click();
-      await page.locator('input[name=driver-name]').fill(name);
-      await page.getByRole('button', { name: 'Create' }).click();
-      await expect.poll(openName).toBe(name);
-    };
     // The user's files in order: a-del.ts, b-gone.ts, dmirror.ts.
-    await create('b-gone.ts');
-    await create('a-del.ts');
+    for (const name of ['b-gone.ts', 'a-del.ts']) {
+      await submitName('New', name);
+      await expect.poll(openName).toBe(name);
+    }
     holding = 'readDriver';
-    await page.getByRole('button', { name: 'Delete', exact: true }).click();
-    await page.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
+    await deleteOpenDriver();
     await expect.poll(() => held.length).toBe(1);
     rmSync(userFile('b-gone.ts'));
     release();
     const error = page.locator('.drivers-view .banner.error[role=alert]');
     await expect.poll(() => error.innerText()).toContain('ENOENT');
-    await fileButton('user', 'dmirror.ts').click();
-    await expect.poll(openName).toBe('dmirror.ts');
+    await openDriver('user', 'dmirror.ts');
     await expect(error.count()).resolves.toBe(0);
   });
 
