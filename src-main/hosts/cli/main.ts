@@ -47,18 +47,7 @@ export class UsageError extends Error {}
 
 /** Read and parse a machine file; errors name the file. */
 export function loadMachineFile(path: string): MachineSpec {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new InputError(path, `cannot read: ${errorCode(e)}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new InputError(path, `not valid JSON: ${(e as Error).message}`);
-  }
+  const json = readJson(path);
   try {
     // A plugin driver's path is relative to the machine file.
     return { ...parseMachine(json, path), dir: dirname(resolve(path)) };
