@@ -187,20 +187,13 @@ function runSource<T>(script: string): T {
   );
 }
 
-const bundled = new Map<string, string>();
-
 /**
  * bench/<script> bundled into out/bench/<name>.mjs (once a process) as the app's main process
  * is; bundled plugins are found in plugins/ as from the source.
  */
 export function bundle(script: string): string {
-  const done = bundled.get(script);
-  if (done) return done;
   const entry = benchFile(script);
-  const outfile = projectPath(import.meta.url, 'out/bench', `${basename(entry, '.ts')}.mjs`);
-  bundleForNode(entry, outfile);
-  bundled.set(script, outfile);
-  return outfile;
+  return bundleForNode(entry, projectPath(import.meta.url, 'out/bench', `${basename(entry, '.ts')}.mjs`));
 }
 
 /** Build bench/native.c with the system compiler; null when there is none. */

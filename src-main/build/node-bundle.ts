@@ -7,8 +7,14 @@ import { dirname } from 'node:path';
 import { buildSync } from 'esbuild';
 import { constBindings } from './const-bindings';
 
-/** Bundle `entry` into `outfile`. Written whole, then renamed: a reader never sees part of it. */
-export function bundleForNode(entry: string, outfile: string): void {
+const made = new Set<string>();
+
+/**
+ * Bundle `entry` into `outfile`, once a process (an outfile made already is returned as it is).
+ * Written whole, then renamed: a reader never sees part of it.
+ */
+export function bundleForNode(entry: string, outfile: string): string {
+  if (made.has(outfile)) return outfile;
   const [out] = buildSync({
     entryPoints: [entry],
     bundle: true,
@@ -23,4 +29,6 @@ export function bundleForNode(entry: string, outfile: string): void {
   const tmp = `${outfile}.${process.pid}.tmp`;
   writeFileSync(tmp, constBindings(out!.text, outfile).toString());
   renameSync(tmp, outfile);
+  made.add(outfile);
+  return outfile;
 }

@@ -8,13 +8,10 @@ import { projectPath } from '../../build/project-dir';
 import { LabClient } from './lab-client';
 import type { LabWorkerData } from './lab-worker';
 
-let bundled: string | undefined;
-
 export function startBundledLab(data: LabWorkerData = {}): LabClient {
-  if (!bundled) {
-    const out = projectPath(import.meta.url, 'out/lab/lab-worker.mjs');
-    bundleForNode(fileURLToPath(new URL('./lab-worker.ts', import.meta.url)), out);
-    bundled = out;
-  }
+  const bundled = bundleForNode(
+    fileURLToPath(new URL('./lab-worker.ts', import.meta.url)),
+    projectPath(import.meta.url, 'out/lab/lab-worker.mjs'),
+  );
   return new LabClient(new Worker(bundled, { workerData: data }));
 }
