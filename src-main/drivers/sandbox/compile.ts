@@ -7,12 +7,12 @@ import { SourceMap, type Position } from './source-map';
 
 export interface CompiledPlugin {
   /** The plugin's file name as the user knows it ("dmirror.ts"). */
-  filename: string;
+  readonly filename: string;
   /** The JavaScript module, without its sourceMappingURL comment. */
-  js: string;
-  map: SourceMap;
+  readonly js: string;
+  readonly map: SourceMap;
   /** Export path ("fault", "driver.fault") to the position of its name in the TypeScript. */
-  sites: ReadonlyMap<string, Position>;
+  readonly sites: ReadonlyMap<string, Position>;
 }
 
 /** Past this a source is refused before parsing: a plugin is one hand-written module. */
@@ -29,10 +29,25 @@ const COMPILER_OPTIONS: ts.CompilerOptions = {
 };
 
 /**
+ * The last plugins compiled, by file and source, least recently used first. A source is checked
+ * before it is loaded (the editor's loadDriver, the CLI's --driver), loaded once per device and
+ * reloaded on a reprobe: it compiles once.
+ */
+const compiled = new Map<string, CompiledPlugin>();
+const COMPILED_CACHE_SIZE = 16;
+
+/**
  * Transpile one plugin. Only syntax is checked here (types are the editor's job); a syntax error
  * throws a PluginError of kind 'compile' at its TypeScript line and column.
  */
 export function compilePlugin(source: string, filename: string): CompiledPlugin {
+  const key = `${filename}\0${source}`;
+  const hit = compiled.get(key);
+  if (hit) {
+    compiled.delete(key);
+    compiled.set(key, hit);
+    return hit;
+  }
   if (source.length > MAX_SOURCE_LENGTH) {
     throw new PluginError({
       kind: 'compile',
@@ -66,12 +81,15 @@ export function compilePlugin(source: string, filename: string): CompiledPlugin 
   const error = out.diagnostics?.find((d) => d.category === ts.DiagnosticCategory.Error);
   if (error) throw diagnosticError(error, filename);
   if (out.sourceMapText === undefined) throw new Error('typescript emitted no source map');
-  return {
+  const plugin: CompiledPlugin = {
     filename,
     js: out.outputText.replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n'),
     map: new SourceMap(out.sourceMapText),
     sites,
   };
+  if (compiled.size >= COMPILED_CACHE_SIZE) compiled.delete(compiled.keys().next().value!);
+  compiled.set(key, plugin);
+  return plugin;
 }
 
 function diagnosticError(d: ts.Diagnostic, filename: string): PluginError {

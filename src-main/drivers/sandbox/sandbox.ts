@@ -131,16 +131,15 @@ export class PluginSandbox {
   ): Promise<PluginSandbox> {
     const opts = { ...DEFAULT_SANDBOX_OPTIONS, ...options };
     checkOptions(opts);
-    const compiled = compilePlugin(source, filename);
-    const sandbox = new PluginSandbox(source, compiled, opts);
+    const sandbox = new PluginSandbox(source, compilePlugin(source, filename), opts);
     sandbox.start(await newQuickJSInstance(), hostApi);
     return sandbox;
   }
 
   /**
    * load() on an engine instance made beforehand (drivers/plugin/engines.ts keeps some ready), so
-   * a machine can bind its plugin drivers without waiting: compiles (cached by source) and
-   * evaluates now, or throws the PluginError load() would reject with.
+   * a machine can bind its plugin drivers without waiting: compiles (compilePlugin keeps the
+   * last ones) and evaluates now, or throws the PluginError load() would reject with.
    */
   static loadWith(
     module: QuickJSWASMModule,
@@ -151,7 +150,7 @@ export class PluginSandbox {
   ): PluginSandbox {
     const opts = { ...DEFAULT_SANDBOX_OPTIONS, ...options };
     checkOptions(opts);
-    const sandbox = new PluginSandbox(source, compileCached(source, filename), opts);
+    const sandbox = new PluginSandbox(source, compilePlugin(source, filename), opts);
     sandbox.start(module, hostApi);
     return sandbox;
   }
@@ -747,23 +746,6 @@ export class PluginSandbox {
     }
     this.exportList = Object.freeze([...e.callbacks.keys()]);
   }
-}
-
-/** Compiled plugins by file and source: reloading or reprobing the same text compiles once. */
-const compiledCache = new Map<string, CompiledPlugin>();
-const COMPILED_CACHE_SIZE = 16;
-
-function compileCached(source: string, filename: string): CompiledPlugin {
-  const key = `${filename}\0${source}`;
-  let c = compiledCache.get(key);
-  if (c) {
-    compiledCache.delete(key);
-  } else {
-    c = compilePlugin(source, filename);
-    if (compiledCache.size >= COMPILED_CACHE_SIZE) compiledCache.delete(compiledCache.keys().next().value!);
-  }
-  compiledCache.set(key, c);
-  return c;
 }
 
 function isNumberArray(v: unknown): v is number[] {

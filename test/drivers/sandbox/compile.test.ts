@@ -11,6 +11,15 @@ describe('compilePlugin', () => {
     expect(out.js).toBe('export const n = 1;\n');
   });
 
+  it('compiles a source once: again under the same name it is the same plugin, changed it is compiled anew', () => {
+    const first = compilePlugin('export const n: number = 1;\n', 'once.ts');
+    expect(compilePlugin('export const n: number = 1;\n', 'once.ts')).toBe(first);
+    const changed = compilePlugin('export const n: number = 2;\n', 'once.ts');
+    expect(changed).not.toBe(first);
+    expect(changed.js).toBe('export const n = 2;\n');
+    expect(compilePlugin('export const n: number = 1;\n', 'other.ts')).not.toBe(first);
+  });
+
   it('records where each exported callback is declared', () => {
     const source = ts`
       export function probe(): number { return 0; }
