@@ -230,10 +230,9 @@ export const useDriverStore = defineStore('drivers', () => {
   async function openFile(name: string, origin: 'user' | 'bundled'): Promise<boolean> {
     // The file shown already stays as it is: reading it again would drop what was typed since.
     if (open.value?.name === name && open.value.origin === origin) return true;
-    if (!(await flush())) return false;
     try {
       const file = await need().request({ type: 'readDriver', name, bundled: origin === 'bundled' });
-      // What was typed while the lab read the file belongs to the file still shown: save it first.
+      // Saved once the file is read, so what was typed while the lab read it is saved too.
       if (!(await flush())) return false;
       saved = file.source;
       notice.value = '';
