@@ -1,5 +1,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -283,6 +291,10 @@ describe('hmm-lab run', () => {
     expect(r.code).toBe(2);
     expect(r.err).toContain(file);
     expect(r.err).toMatch(/steps\[1\]\.op: unknown op "fly"/);
+    // Refused before anything runs or is written.
+    const trace = join(dir, 'never.json');
+    expect((await run('run', file, '--trace', trace)).code).toBe(2);
+    expect(existsSync(trace)).toBe(false);
     expect((await run('run')).code).toBe(2);
   });
 

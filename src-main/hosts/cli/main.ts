@@ -8,7 +8,7 @@ import { parseMachine, type MachineSpec } from '../../lab/machine-file';
 import { Machine } from '../../lab/machine';
 import { layoutSnapshot } from '../../lab/layout';
 import { InputError } from '../../lab/input-error';
-import { parseScenario, runScenario } from '../../lab/scenario';
+import { parseScenario, runScenario, type Scenario } from '../../lab/scenario';
 import { formatTrace, traceFormatFor } from '../../lab/trace';
 import { formatTap, loadSelftestIndex, runSelftests } from '../../lab/selftests';
 import {
@@ -133,19 +133,26 @@ function readJson(path: string): unknown {
 }
 
 /** Parse one scenario file; a plugin path in its machine is relative to the machine file. */
-function readScenarioFile(path: string): ReturnType<typeof parseScenario> {
-  let machineFile: string | null = null;
-  const scenario = parseScenario(readJson(path), 'scenario', (m) =>
-    readJson((machineFile = resolve(dirname(path), m))),
-  );
-  scenario.machine.dir = dirname(machineFile ?? resolve(path));
-  return scenario;
+function readScenarioFile(path: string): Scenario {
+  return namingFile(path, () => {
+    let machineFile: string | null = null;
+    const scenario = parseScenario(readJson(path), 'scenario', (m) =>
+      readJson((machineFile = resolve(dirname(path), m))),
+    );
+    scenario.machine.dir = dirname(machineFile ?? resolve(path));
+    return scenario;
+  });
 }
 
-/** Parse and run one scenario file; input errors name the file. */
-function runScenarioFile(path: string, trace: boolean, plugins?: PluginHost): ReturnType<typeof runScenario> {
+/** Run one parsed scenario; input errors name its file. */
+function runScenarioFile(path: string, scenario: Scenario, trace: boolean, plugins?: PluginHost) {
+  return namingFile(path, () => runScenario(scenario, { trace, ...(plugins && { plugins }) }));
+}
+
+/** `work()`, with an input error about a part of the scenario file at `path` naming the file. */
+function namingFile<T>(path: string, work: () => T): T {
   try {
-    return runScenario(readScenarioFile(path), { trace, ...(plugins && { plugins }) });
+    return work();
   } catch (e) {
     if (e instanceof InputError && !e.path.startsWith(path))
       throw new InputError(`${path}: ${e.path}`, e.detail);
@@ -206,22 +213,19 @@ async function runCommand(
   if (values.trace !== undefined && positionals.length > 1)
     throw new UsageError('run: --trace takes a single scenario');
   const plugins = pluginHost(values.driver, err);
-  // Each scenario boots its own machine: an engine for each of its plugin devices.
+  // Parsed once, before anything runs: a bad file costs no run. Each scenario boots its own
+  // machine: an engine for each of its plugin devices.
+  const scenarios = positionals.map((file) => ({ file, scenario: readScenarioFile(file) }));
   let engines = SPARE_ENGINES;
-  for (const file of positionals) {
-    try {
-      engines += readScenarioFile(file).machine.devices.filter((d) => plugins.servesPlugin(d)).length;
-    } catch {
-      // Reported with the file's name when it runs.
-    }
-  }
+  for (const { scenario } of scenarios)
+    engines += scenario.machine.devices.filter((d) => plugins.servesPlugin(d)).length;
   await prepareEngines(engines);
   // Opened before the run, so a path that cannot be written costs no run.
   const traceFd = values.trace === undefined ? undefined : openTrace(values.trace);
   try {
-    const reports = positionals.map((file) => ({
+    const reports = scenarios.map(({ file, scenario }) => ({
       file,
-      ...runScenarioFile(file, traceFd !== undefined, plugins),
+      ...runScenarioFile(file, scenario, traceFd !== undefined, plugins),
     }));
     if (values.json)
       out(
@@ -293,7 +297,7 @@ async function testDriverCommand(
     // One engine for the device of each conformance scenario.
     await prepareEngines(SPARE_ENGINES + loadSelftestIndex().length);
   }
-  const results = runSelftests((file) => runScenarioFile(file, false, plugins));
+  const results = runSelftests((file) => runScenarioFile(file, readScenarioFile(file), false, plugins));
   for (const line of formatTap(results)) out(line);
   return results.some((r) => r.status === 'fail') ? 1 : 0;
 }
