@@ -251,6 +251,8 @@ export const useDriverStore = defineStore('drivers', () => {
       return true;
     } catch (err) {
       actionError.value = toLabError(err);
+      // Removed behind the lab's back (another editor, a shell): the list says so too.
+      if (actionError.value.code === 'ENOENT') await refreshList();
       return false;
     }
   }
