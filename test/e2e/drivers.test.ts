@@ -316,7 +316,7 @@ describe('Drivers view', () => {
     expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toBe(source);
   });
 
-  it('after a delete, a next file that cannot be read says so', async () => {
+  it('after a delete, a next file that cannot be read says so and leaves the list', async () => {
     // The user's files in order: a-del.ts, b-gone.ts, dmirror.ts.
     for (const name of ['b-gone.ts', 'a-del.ts']) {
       await submitName('New', name);
@@ -329,6 +329,8 @@ describe('Drivers view', () => {
     release();
     const error = page.locator('.drivers-view .banner.error[role=alert]');
     await expect.poll(() => error.innerText()).toContain('ENOENT');
+    // The list no longer offers it.
+    await expect.poll(() => fileButton('user', 'b-gone.ts').count()).toBe(0);
     await openDriver('user', 'dmirror.ts');
     await expect(error.count()).resolves.toBe(0);
   });
