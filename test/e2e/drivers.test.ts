@@ -34,6 +34,24 @@ const errorSquiggles = () => page.locator('.driver-editor .squiggly-error').coun
 const counter = (key: string) => page.locator(`.driver-run-panel [data-counter="${key}"]`);
 const phase = () => page.getByTestId('run-phase').getAttribute('class');
 
+/** Where the keyboard is, for an error: the focused element, and what is under a point. */
+async function focusReport(x: number, y: number): Promise<string> {
+  return page.evaluate(
+    ({ px, py }) => {
+      const d = (globalThis as unknown as { document: FocusDocument }).document;
+      const tag = (e: FocusElement | null) =>
+        e ? `<${e.tagName.toLowerCase()} class="${e.className}">` : 'none';
+      return `focus on ${tag(d.activeElement)}, under (${px}, ${py}) ${tag(d.elementFromPoint(px, py))}`;
+    },
+    { px: x, py: y },
+  );
+}
+type FocusElement = { tagName: string; className: string };
+type FocusDocument = {
+  activeElement: FocusElement | null;
+  elementFromPoint(x: number, y: number): FocusElement | null;
+};
+
 /**
  * Put the cursor at the end of line n (Monaco's Go to Line), ready to type. Each step waits for
  * what it did: on a loaded machine keys pressed while the Go to Line box is still open or closing
@@ -41,19 +59,30 @@ const phase = () => page.getByTestId('run-phase').getAttribute('class');
  */
 async function endOfLine(n: number): Promise<void> {
   const goToLine = page.locator('.quick-input-widget');
-  // A hover left under the pointer (a fault's marker, once its line is revealed there) would
-  // take the click, and the editor would not get the keys: move away first.
-  await page.mouse.move(0, 0);
-  await expect.poll(() => page.locator('.monaco-hover:not(.hidden):visible').count()).toBe(0);
-  await editorLines().click();
-  await page.locator('.driver-editor .monaco-editor.focused').waitFor();
+  const focused = page.locator('.driver-editor .monaco-editor.focused');
+  // A click only when the editor lacks the keyboard (after a file was picked, say): a jump to a
+  // fault's line has already given it, and clicks on the text meet that line's marker and hover.
+  if (!(await focused.count())) {
+    // A hover left under the pointer would take the click, and the editor would not get the keys.
+    await page.mouse.move(0, 0);
+    await expect.poll(() => page.locator('.monaco-hover:not(.hidden):visible').count()).toBe(0);
+    // The text spans the whole file: click the middle of the part on screen.
+    const box = (await editorLines().boundingBox())!;
+    const top = Math.max(box.y, 0);
+    const bottom = Math.min(box.y + box.height, page.viewportSize()!.height);
+    const at = { x: Math.round(box.x + box.width / 2), y: Math.round((top + bottom) / 2) };
+    await editorLines().click({ position: { x: at.x - box.x, y: at.y - box.y } });
+    await focused.waitFor({ timeout: 10_000 }).catch(async () => {
+      throw new Error(`the editor did not take the keyboard on a click: ${await focusReport(at.x, at.y)}`);
+    });
+  }
   await page.keyboard.press('Control+G');
   await goToLine.waitFor({ state: 'visible' });
   await page.keyboard.type(String(n));
   await page.keyboard.press('Enter');
   await goToLine.waitFor({ state: 'hidden' });
   await expect.poll(activeLine).toBe(String(n));
-  await page.locator('.driver-editor .monaco-editor.focused').waitFor();
+  await focused.waitFor();
   await page.keyboard.press('End');
 }
 
