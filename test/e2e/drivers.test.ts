@@ -3,7 +3,7 @@
 // autosave and a recovery copy, and Load & run of an edited bundled plugin: its dev_info line in
 // the log, the lab's migration counters, then an endless loop stopped with its line while the lab
 // goes on answering.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -362,6 +362,24 @@ describe('Drivers view', () => {
     await expect.poll(() => fileButton('user', 'b-gone.ts').count()).toBe(0);
     await openDriver('user', 'dmirror.ts');
     await expect(error.count()).resolves.toBe(0);
+  });
+
+  it('files made or removed outside the lab show when the window gets the focus back', async () => {
+    const refocus = () =>
+      page.evaluate(() => {
+        const w = globalThis as unknown as {
+          dispatchEvent(e: unknown): boolean;
+          Event: new (t: string) => unknown;
+        };
+        w.dispatchEvent(new w.Event('focus'));
+      });
+    writeFileSync(userFile('outside.ts'), '// written by another editor\n');
+    await refocus();
+    await fileButton('user', 'outside.ts').waitFor();
+    rmSync(userFile('outside.ts'));
+    await refocus();
+    await expect.poll(() => fileButton('user', 'outside.ts').count()).toBe(0);
+    await expect(openName()).resolves.toBe('dmirror.ts');
   });
 
   it('the first fault moves the cursor; later ones do not replace it until it is dismissed', async () => {
