@@ -157,4 +157,26 @@ describe('Mirror view', () => {
     await t.screenshot('mirror.png');
     expect(t.pageErrors).toEqual([]);
   });
+
+  it('a range being typed survives the controls redrawing for a lab event, and applies once committed', async () => {
+    const offsetField = controls().locator('input[name=offset]');
+    await offsetField.fill('2');
+    // A process spawned meanwhile: the controls redraw to list it.
+    await lab.request({ type: 'op', op: { op: 'spawn', proc: 'q' } });
+    await expect
+      .poll(() => controls().locator('select[name=proc] option').allInnerTexts())
+      .toEqual(['p', 'q']);
+    await expect(offsetField.inputValue()).resolves.toBe('2');
+    await offsetField.press('Tab');
+    const { rows: expected } = await lab.request({
+      type: 'mirror',
+      proc: 'p',
+      device: 'gpu0',
+      at: 'buf',
+      offset: 2,
+      pages: 14,
+    });
+    await expect.poll(() => attrs('data-addr')).toEqual(expected.map((r) => r.addr));
+    expect(t.pageErrors).toEqual([]);
+  });
 });
