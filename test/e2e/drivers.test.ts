@@ -130,6 +130,30 @@ async function deleteOpenDriver(): Promise<void> {
   await page.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
 }
 
+/** The window gets the focus back, as when the user returns from another window. */
+async function refocus(): Promise<void> {
+  await page.evaluate(() => {
+    const w = globalThis as unknown as {
+      dispatchEvent(e: unknown): boolean;
+      Event: new (t: string) => unknown;
+    };
+    w.dispatchEvent(new w.Event('focus'));
+  });
+}
+
+/**
+ * Once this returns, the page has had the lab's answers to everything it sent before (the lab
+ * answers in order): a file made outside the lab shows once the list asked for after them does.
+ */
+async function settled(): Promise<void> {
+  writeFileSync(userFile('fence.ts'), '');
+  await refocus();
+  await fileButton('user', 'fence.ts').waitFor();
+  rmSync(userFile('fence.ts'));
+  await refocus();
+  await expect.poll(() => fileButton('user', 'fence.ts').count()).toBe(0);
+}
+
 async function waitSaved(): Promise<void> {
   await expect.poll(saveState, { timeout: 10_000 }).toBe('saved');
 }
@@ -192,6 +216,23 @@ describe('Drivers view', () => {
     await expect(fileButton('user', 'dmirror.ts').getAttribute('aria-pressed')).resolves.toBe('true');
     await expect(page.locator('.editor-head .badge').count()).resolves.toBe(0);
     expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toBe(readFileSync(bundledDmirror, 'utf8'));
+  });
+
+  it('keys pressed in a bundled plugin make one copy of it, opened to edit', async () => {
+    await openDriver('bundled', 'pmem-dax.ts');
+    await editorLines().click();
+    holding = 'newDriver';
+    await page.keyboard.type('abc');
+    await settled();
+    expect(held.length).toBe(1);
+    release();
+    await expect.poll(() => fileButton('user', 'pmem-dax.ts').getAttribute('aria-pressed')).toBe('true');
+    await expect(page.locator('.drivers-view .banner.error').count()).resolves.toBe(0);
+    expect(readFileSync(userFile('pmem-dax.ts'), 'utf8')).toBe(
+      readFileSync(resolve(repo, 'plugins/pmem-dax/pmem-dax.ts'), 'utf8'),
+    );
+    await deleteOpenDriver();
+    await expect.poll(openName).toBe('dmirror.ts');
   });
 
   it('TypeScript checks as you type against the hmm-lab declarations, with their docs on hover', async () => {
@@ -345,6 +386,18 @@ describe('Drivers view', () => {
     expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toBe(source);
   });
 
+  it('a file clicked back to while another opens stays open', async () => {
+    await openDriver('user', 'dmirror.ts');
+    holding = 'readDriver';
+    await fileButton('bundled', 'pmem-dax.ts').click();
+    await expect.poll(() => held.length).toBe(1);
+    await fileButton('user', 'dmirror.ts').click();
+    release();
+    await settled();
+    await expect(openName()).resolves.toBe('dmirror.ts');
+    await expect(page.locator('.editor-head .badge').count()).resolves.toBe(0);
+  });
+
   it('after a delete, a next file that cannot be read says so and leaves the list', async () => {
     // The user's files in order: a-del.ts, b-gone.ts, dmirror.ts.
     for (const name of ['b-gone.ts', 'a-del.ts']) {
@@ -365,14 +418,6 @@ describe('Drivers view', () => {
   });
 
   it('files made or removed outside the lab show when the window gets the focus back', async () => {
-    const refocus = () =>
-      page.evaluate(() => {
-        const w = globalThis as unknown as {
-          dispatchEvent(e: unknown): boolean;
-          Event: new (t: string) => unknown;
-        };
-        w.dispatchEvent(new w.Event('focus'));
-      });
     writeFileSync(userFile('outside.ts'), '// written by another editor\n');
     await refocus();
     await fileButton('user', 'outside.ts').waitFor();
@@ -418,6 +463,18 @@ describe('Drivers view', () => {
     report(60, 'gpu0');
     await expect.poll(() => banner.innerText()).toContain('dmirror.ts:60:3');
     await expect.poll(activeLine).toBe('60');
+    await page.getByRole('button', { name: 'Dismiss' }).click();
+
+    // A fault while a name is being typed: its line is shown, and the keys stay in the name.
+    await page.getByRole('button', { name: 'Rename', exact: true }).click();
+    const nameField = page.locator('input[name=driver-name]');
+    await nameField.fill('new-na');
+    report(70, 'gpu0');
+    await expect.poll(activeLine).toBe('70');
+    await page.keyboard.type('me.ts');
+    await expect(nameField.inputValue()).resolves.toBe('new-name.ts');
+    await page.keyboard.press('Escape');
+    await expect(saveState()).resolves.toBe('saved');
     await page.getByRole('button', { name: 'Dismiss' }).click();
   });
 

@@ -159,6 +159,9 @@ export const useDriverStore = defineStore('drivers', () => {
   let saving: Promise<boolean> | null = null;
   let contentVersion = 0;
   let revealSeq = 0;
+  /** Counts openFile calls: only the latest one's reply is shown. */
+  let opening = 0;
+  let copying: Promise<boolean> | null = null;
   let runSeq = 0;
   let collecting = false;
 
@@ -228,12 +231,17 @@ export const useDriverStore = defineStore('drivers', () => {
 
   /** Open a file, first saving the one open now. A newer recovery copy wins over the saved file. */
   async function openFile(name: string, origin: 'user' | 'bundled'): Promise<boolean> {
+    const ticket = ++opening;
+    const before = open.value;
+    // A reply that comes back after the user picked another file (or made, renamed or deleted
+    // one) is not shown: the latest choice wins.
+    const stale = () => ticket !== opening || open.value !== before;
     // The file shown already stays as it is: reading it again would drop what was typed since.
-    if (open.value?.name === name && open.value.origin === origin) return true;
+    if (before?.name === name && before.origin === origin) return true;
     try {
       const file = await need().request({ type: 'readDriver', name, bundled: origin === 'bundled' });
       // Saved once the file is read, so what was typed while the lab read it is saved too.
-      if (!(await flush())) return false;
+      if (stale() || !(await flush()) || stale()) return false;
       saved = file.source;
       notice.value = '';
       saveError.value = '';
@@ -250,6 +258,7 @@ export const useDriverStore = defineStore('drivers', () => {
       actionError.value = null;
       return true;
     } catch (err) {
+      if (stale()) return false;
       actionError.value = toLabError(err);
       // Removed behind the lab's back (another editor, a shell): the list says so too.
       if (actionError.value.code === 'ENOENT') await refreshList();
@@ -347,11 +356,12 @@ export const useDriverStore = defineStore('drivers', () => {
     }
   }
 
-  /** Editing a bundled plugin edits a user copy of it. */
+  /** Editing a bundled plugin edits a user copy of it: one copy, however many keys were pressed. */
   function copyBundled(): Promise<boolean> {
     const cur = open.value;
     if (!cur || cur.origin !== 'bundled') return Promise.resolve(false);
-    return create(freeName(cur.name), cur.name);
+    copying ??= create(freeName(cur.name), cur.name).finally(() => (copying = null));
+    return copying;
   }
 
   async function rename(to: string): Promise<boolean> {
