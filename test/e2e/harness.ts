@@ -142,3 +142,9 @@ export function labRoute(): LabRoute {
     },
   };
 }
+
+/** Go to the view `id` through the nav and wait for it (its root has the class `${id}-view`). */
+export async function showView(page: Page, id: string): Promise<void> {
+  await page.locator(`.nav a.nav-item[href="#/${id}"]`).click();
+  await page.locator(`.${id}-view`).waitFor();
+}

@@ -4,7 +4,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LayoutSnapshot } from '../../src-main/api';
 import type { WsLabClient } from '../../src-renderer/src/api/ws-client';
-import { doubleClickAfterReply, labRoute, openLab, type LabPage } from './harness';
+import { doubleClickAfterReply, labRoute, openLab, showView, type LabPage } from './harness';
 import { formatAddr } from '../../src-renderer/src/layout/format';
 
 const MiB = 1n << 20n;
@@ -161,6 +161,19 @@ describe('Layout view', () => {
     await expect(form.locator('input[name=name]').inputValue()).resolves.toBe('gpu2');
     await lab.request({ type: 'removeDevice', name: 'gpu1' });
     await deviceRow('gpu1').waitFor({ state: 'detached' });
+  });
+
+  it('the hotplug form keeps what was typed while another view is open', async () => {
+    const form = page.getByRole('form', { name: 'Hotplug a device' });
+    const typed = { name: 'cdm7', memory: '512M', start: '0x400000000' };
+    await form.locator('select[name=kind]').selectOption('public');
+    for (const [field, value] of Object.entries(typed))
+      await form.locator(`input[name=${field}]`).fill(value);
+    await showView(page, 'processes');
+    await showView(page, 'layout');
+    await expect(form.locator('select[name=kind]').inputValue()).resolves.toBe('public');
+    for (const [field, value] of Object.entries(typed))
+      await expect(form.locator(`input[name=${field}]`).inputValue()).resolves.toBe(value);
   });
 
   it('logs no errors (CSP violations included)', () => {

@@ -5,7 +5,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PageTableView, ProcessInfo } from '../../src-main/api';
 import type { WsLabClient } from '../../src-renderer/src/api/ws-client';
-import { labRoute, openLab, type LabPage } from './harness';
+import { labRoute, openLab, showView, type LabPage } from './harness';
 
 let t: LabPage;
 let page: Page;
@@ -209,6 +209,18 @@ describe('Processes view', () => {
     await waitForStates(Array(8).fill('device-private'));
     await expect(form().getByRole('status').innerText()).resolves.toContain('device q qbuf');
     await expect(form().getByRole('status').innerText()).resolves.toContain('cpages 8');
+  });
+
+  it('the op bar keeps what was typed while another view is open', async () => {
+    const typed = { proc: 'q', at: 'qbuf', pages: '3', child: 'qc' };
+    for (const [field, value] of Object.entries(typed))
+      await form().locator(`input[name=${field}]`).fill(value);
+    await form().locator('select[name=fill]').selectOption('negindex');
+    await showView(page, 'layout');
+    await showView(page, 'processes');
+    for (const [field, value] of Object.entries(typed))
+      await expect(form().locator(`input[name=${field}]`).inputValue()).resolves.toBe(value);
+    await expect(form().locator('select[name=fill]').inputValue()).resolves.toBe('negindex');
   });
 
   it('logs no errors (CSP violations included)', () => {
