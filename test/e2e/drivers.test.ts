@@ -10,7 +10,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LayoutSnapshot } from '../../src-main/api';
 import type { WsLabClient } from '../../src-renderer/src/api/ws-client';
-import { openLab, repo, type LabPage } from './harness';
+import { labRoute, openLab, repo, type LabPage } from './harness';
 
 const bundledDmirror = resolve(repo, 'plugins/dmirror/dmirror.ts');
 
@@ -158,38 +158,12 @@ async function waitSaved(): Promise<void> {
   await expect.poll(saveState, { timeout: 10_000 }).toBe('saved');
 }
 
-/** While set, the page's lab requests of this type wait in `held` until a test sends them on. */
-let holding: string | null = null;
-const held: (() => void)[] = [];
-
-/** Sends a message to the page as if the lab had (set once the page connects). */
-let fromLab: (message: unknown) => void = () => {
-  throw new Error('the page has not connected');
-};
-
-/** Between the page and the lab: pass everything, but hold requests of one type when asked to. */
-async function routeLab(p: Page): Promise<void> {
-  await p.routeWebSocket(/\/api$/, (ws) => {
-    fromLab = (message) => ws.send(JSON.stringify(message));
-    const server = ws.connectToServer();
-    ws.onMessage((m) => {
-      const send = () => server.send(m);
-      const msg = typeof m === 'string' ? (JSON.parse(m) as { req?: { type?: string } }) : {};
-      if (holding && msg.req?.type === holding) held.push(send);
-      else send();
-    });
-  });
-}
-
-/** Let the held requests go on, and stop holding. */
-function release(): void {
-  holding = null;
-  for (const send of held.splice(0)) send();
-}
+/** The page's lab requests go through here, to be held or answered by the test. */
+const route = labRoute();
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'hmm-lab-e2e-drivers-'));
-  t = await openLab('#/drivers', '.drivers-view', { dataDir, beforeLoad: routeLab });
+  t = await openLab('#/drivers', '.drivers-view', { dataDir, beforeLoad: route.attach });
   ({ page, lab } = t);
 });
 
@@ -317,20 +291,20 @@ describe('Drivers view', () => {
     const source = readFileSync(userFile('dmirror.ts'), 'utf8');
     const typed = (what: string) => expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toContain(what);
     // Another file: its read is slow, and a line is typed into dmirror.ts meanwhile.
-    holding = 'readDriver';
+    route.hold('readDriver');
     await fileButton('bundled', 'pmem-dax.ts').click();
-    await expect.poll(() => held.length).toBe(1);
+    await expect.poll(() => route.held).toBe(1);
     await insertAfter(1, '// typed while pmem-dax.ts opened');
-    release();
+    route.release();
     await expect.poll(openName).toBe('pmem-dax.ts');
     typed('// typed while pmem-dax.ts opened');
 
     // The file open already, clicked again: nothing to read, and the line typed after stays.
     await openDriver('user', 'dmirror.ts');
-    holding = 'readDriver';
+    route.hold('readDriver');
     await fileButton('user', 'dmirror.ts').click();
     await insertAfter(2, '// typed after a second click');
-    release();
+    route.release();
     await waitSaved();
     typed('// typed after a second click');
     // Monaco renders spaces as no-break spaces.
@@ -338,11 +312,11 @@ describe('Drivers view', () => {
     expect(shown).toContain('// typed after a second click');
 
     // A new file, slow to be made.
-    holding = 'newDriver';
+    route.hold('newDriver');
     await submitName('New', 'slow.ts');
-    await expect.poll(() => held.length).toBe(1);
+    await expect.poll(() => route.held).toBe(1);
     await insertAfter(3, '// typed while slow.ts was made');
-    release();
+    route.release();
     await expect.poll(openName).toBe('slow.ts');
     typed('// typed while slow.ts was made');
     await deleteOpenDriver();
@@ -370,11 +344,11 @@ describe('Drivers view', () => {
 
     // dmirror.ts renamed slowly, and pmem-dax.ts opened meanwhile: it stays open, read-only.
     await openDriver('user', 'dmirror.ts');
-    holding = 'renameDriver';
+    route.hold('renameDriver');
     await submitName('Rename', 'moved.ts');
-    await expect.poll(() => held.length).toBe(1);
+    await expect.poll(() => route.held).toBe(1);
     await openOther();
-    release();
+    route.release();
     await fileButton('user', 'moved.ts').waitFor();
     await expect(openName()).resolves.toBe('pmem-dax.ts');
     await expect(page.locator('.editor-head .badge').innerText()).resolves.toContain('read-only');
@@ -404,11 +378,11 @@ describe('Drivers view', () => {
       await submitName('New', name);
       await expect.poll(openName).toBe(name);
     }
-    holding = 'readDriver';
+    route.hold('readDriver');
     await deleteOpenDriver();
-    await expect.poll(() => held.length).toBe(1);
+    await expect.poll(() => route.held).toBe(1);
     rmSync(userFile('b-gone.ts'));
-    release();
+    route.release();
     const error = page.locator('.drivers-view .banner.error[role=alert]');
     await expect.poll(() => error.innerText()).toContain('ENOENT');
     // The list no longer offers it.
@@ -429,7 +403,7 @@ describe('Drivers view', () => {
 
   it('the first fault moves the cursor; later ones do not replace it until it is dismissed', async () => {
     const report = (line: number, device: string) =>
-      fromLab({
+      route.fromLab({
         event: {
           type: 'driverError',
           error: {
@@ -454,9 +428,9 @@ describe('Drivers view', () => {
     // A layout event after it, under another machine name: once the page shows that name, it has
     // handled the report before it (one socket, in order). Then the lab's own layout again.
     const layout = await lab.request({ type: 'layout' });
-    fromLab({ event: { type: 'layout', layout: { ...layout, machine: 'e2e-sync' } } });
+    route.fromLab({ event: { type: 'layout', layout: { ...layout, machine: 'e2e-sync' } } });
     await expect.poll(() => page.locator('.machine-name').innerText()).toBe('e2e-sync');
-    fromLab({ event: { type: 'layout', layout } });
+    route.fromLab({ event: { type: 'layout', layout } });
     await expect(banner.innerText()).resolves.toContain('dmirror.ts:30:3');
     await expect(activeLine()).resolves.toBe('5');
     await page.getByRole('button', { name: 'Dismiss' }).click();

@@ -94,3 +94,57 @@ export async function doubleClickAfterReply(
   await page.mouse.down({ clickCount: 2 });
   await page.mouse.up({ clickCount: 2 });
 }
+
+/** Between a page and its lab: passes everything, but holds requests of one type when asked to. */
+export interface LabRoute {
+  /** Put the route between the page and the lab (an `openLab` `beforeLoad`). */
+  attach(page: Page): Promise<void>;
+  /** Hold the page's lab requests of this type until `release`. */
+  hold(type: string): void;
+  /** How many requests are held. */
+  readonly held: number;
+  /** Let the held requests go on, and stop holding. */
+  release(): void;
+  /** Send a message to the page as if the lab had (once the page has connected). */
+  fromLab(message: unknown): void;
+}
+
+export function labRoute(): LabRoute {
+  let holding: string | null = null;
+  const held: (() => void)[] = [];
+  let toPage: ((message: string) => void) | null = null;
+  return {
+    async attach(page) {
+      await page.routeWebSocket(/\/api$/, (ws) => {
+        toPage = (message) => ws.send(message);
+        const server = ws.connectToServer();
+        ws.onMessage((m) => {
+          const send = () => server.send(m);
+          const msg = typeof m === 'string' ? (JSON.parse(m) as { req?: { type?: string } }) : {};
+          if (holding && msg.req?.type === holding) held.push(send);
+          else send();
+        });
+      });
+    },
+    hold(type) {
+      holding = type;
+    },
+    get held() {
+      return held.length;
+    },
+    release() {
+      holding = null;
+      for (const send of held.splice(0)) send();
+    },
+    fromLab(message) {
+      if (!toPage) throw new Error('the page has not connected');
+      toPage(JSON.stringify(message));
+    },
+  };
+}
+
+/** Go to the view `id` through the nav and wait for it (its root has the class `${id}-view`). */
+export async function showView(page: Page, id: string): Promise<void> {
+  await page.locator(`.nav a.nav-item[href="#/${id}"]`).click();
+  await page.locator(`.${id}-view`).waitFor();
+}

@@ -4,7 +4,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LayoutSnapshot } from '../../src-main/api';
 import type { WsLabClient } from '../../src-renderer/src/api/ws-client';
-import { doubleClickAfterReply, openLab, type LabPage } from './harness';
+import { doubleClickAfterReply, labRoute, openLab, showView, type LabPage } from './harness';
 import { formatAddr } from '../../src-renderer/src/layout/format';
 
 const MiB = 1n << 20n;
@@ -12,6 +12,8 @@ const MiB = 1n << 20n;
 let t: LabPage;
 let page: Page;
 let lab: WsLabClient;
+/** The page's lab requests go through here, to be held as a slow lab would. */
+const route = labRoute();
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 const deviceRow = (name: string) => page.locator(`.device-panel tr[data-device="${name}"]`);
@@ -29,7 +31,7 @@ async function hotplugThroughForm(name: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  t = await openLab('', '.layout-view');
+  t = await openLab('', '.layout-view', { beforeLoad: route.attach });
   ({ page, lab } = t);
 });
 
@@ -142,6 +144,36 @@ describe('Layout view', () => {
     expect(await names()).toEqual(['gpu0', 'fence1', 'fence2']);
     for (const name of ['fence1', 'fence2']) await lab.request({ type: 'removeDevice', name });
     await deviceRow('fence2').waitFor({ state: 'detached' });
+  });
+
+  it('a name typed while a hotplug waits for the lab stays in the form', async () => {
+    const form = page.getByRole('form', { name: 'Hotplug a device' });
+    const button = form.getByRole('button', { name: 'Hotplug' });
+    await form.locator('input[name=name]').fill('gpu1');
+    route.hold('addDevice');
+    await button.click();
+    await expect.poll(() => route.held).toBe(1);
+    await form.locator('input[name=name]').fill('gpu2');
+    route.release();
+    await deviceRow('gpu1').waitFor();
+    // The button comes back with the reply.
+    await expect.poll(() => button.isEnabled()).toBe(true);
+    await expect(form.locator('input[name=name]').inputValue()).resolves.toBe('gpu2');
+    await lab.request({ type: 'removeDevice', name: 'gpu1' });
+    await deviceRow('gpu1').waitFor({ state: 'detached' });
+  });
+
+  it('the hotplug form keeps what was typed while another view is open', async () => {
+    const form = page.getByRole('form', { name: 'Hotplug a device' });
+    const typed = { name: 'cdm7', memory: '512M', start: '0x400000000' };
+    await form.locator('select[name=kind]').selectOption('public');
+    for (const [field, value] of Object.entries(typed))
+      await form.locator(`input[name=${field}]`).fill(value);
+    await showView(page, 'processes');
+    await showView(page, 'layout');
+    await expect(form.locator('select[name=kind]').inputValue()).resolves.toBe('public');
+    for (const [field, value] of Object.entries(typed))
+      await expect(form.locator(`input[name=${field}]`).inputValue()).resolves.toBe(value);
   });
 
   it('logs no errors (CSP violations included)', () => {

@@ -5,11 +5,13 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PageTableView, ProcessInfo } from '../../src-main/api';
 import type { WsLabClient } from '../../src-renderer/src/api/ws-client';
-import { openLab, type LabPage } from './harness';
+import { labRoute, openLab, showView, type LabPage } from './harness';
 
 let t: LabPage;
 let page: Page;
 let lab: WsLabClient;
+/** The page's lab requests go through here, to be held as a slow lab would. */
+const route = labRoute();
 
 const form = () => page.getByRole('form', { name: 'Run an op' });
 const opButton = (name: string) =>
@@ -30,7 +32,7 @@ async function rowAttrs(name: string): Promise<(string | null)[]> {
 }
 
 beforeAll(async () => {
-  t = await openLab('#/processes', '.processes-view');
+  t = await openLab('#/processes', '.processes-view', { beforeLoad: route.attach });
   ({ page, lab } = t);
 });
 
@@ -174,6 +176,51 @@ describe('Processes view', () => {
     await opButton('exit').click();
     await page.locator('.proc[data-proc="c"]').waitFor({ state: 'detached' });
     await expect(statesInPage()).resolves.toHaveLength(16);
+  });
+
+  it('a slow mmap selects the mapping it made, whatever Process is typed while it waits', async () => {
+    await form().locator('input[name=proc]').fill('q');
+    await opButton('spawn').click();
+    await page.locator('.proc[data-proc="q"]').waitFor();
+    await form().locator('input[name=at]').fill('qbuf');
+    await form().locator('input[name=pages]').fill('8');
+    route.hold('op');
+    await opButton('mmap').click();
+    await expect.poll(() => route.held).toBe(1);
+    await form().locator('input[name=proc]').fill('p');
+    route.release();
+    const qbuf = page.locator('.proc[data-proc="q"] .vma[data-vma="qbuf"]');
+    await expect.poll(() => qbuf.getAttribute('aria-pressed'), { timeout: 10_000 }).toBe('true');
+    await waitForStates(Array(8).fill('none'));
+  });
+
+  it('a slow device command migrates the pages it was asked for, whatever is typed while it waits', async () => {
+    await form().locator('input[name=proc]').fill('q');
+    await opButton('store').click();
+    await waitForStates(Array(8).fill('present'));
+    // The device is opened in q first: hold that, and type another process, mapping and count.
+    route.hold('op');
+    await opButton('→ device').click();
+    await expect.poll(() => route.held).toBe(1);
+    await form().locator('input[name=proc]').fill('p');
+    await form().locator('input[name=at]').fill('buf');
+    await form().locator('input[name=pages]').fill('2');
+    route.release();
+    await waitForStates(Array(8).fill('device-private'));
+    await expect(form().getByRole('status').innerText()).resolves.toContain('device q qbuf');
+    await expect(form().getByRole('status').innerText()).resolves.toContain('cpages 8');
+  });
+
+  it('the op bar keeps what was typed while another view is open', async () => {
+    const typed = { proc: 'q', at: 'qbuf', pages: '3', child: 'qc' };
+    for (const [field, value] of Object.entries(typed))
+      await form().locator(`input[name=${field}]`).fill(value);
+    await form().locator('select[name=fill]').selectOption('negindex');
+    await showView(page, 'layout');
+    await showView(page, 'processes');
+    for (const [field, value] of Object.entries(typed))
+      await expect(form().locator(`input[name=${field}]`).inputValue()).resolves.toBe(value);
+    await expect(form().locator('select[name=fill]').inputValue()).resolves.toBe('negindex');
   });
 
   it('logs no errors (CSP violations included)', () => {

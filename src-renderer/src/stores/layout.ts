@@ -1,14 +1,16 @@
 // What the lab last said about the physical layout. Replaced wholesale by each reply and `layout` event.
 import { defineStore } from 'pinia';
-import { ref, shallowRef } from 'vue';
+import { reactive, ref, shallowRef } from 'vue';
 import { toLabError } from '../api/errors';
 import type { ConnectionStatus, LabConnection } from '../api/client';
-import type { DeviceSpec, LabError, LayoutSnapshot } from '../api/lab';
+import type { DeviceKind, DeviceSpec, LabError, LayoutSnapshot } from '../api/lab';
 
 export const useLayoutStore = defineStore('layout', () => {
   const snapshot = shallowRef<LayoutSnapshot | null>(null);
   const status = ref<ConnectionStatus>('connecting');
   const loadError = ref<LabError | null>(null);
+  /** The hotplug form's fields, here so that what was typed is still there when the view comes back. */
+  const hotplug = reactive({ kind: 'private' as DeviceKind, name: '', memory: '256M', start: '' });
   let lab: LabConnection | null = null;
 
   function connect(connection: LabConnection): void {
@@ -54,5 +56,5 @@ export const useLayoutStore = defineStore('layout', () => {
     }
   }
 
-  return { snapshot, status, loadError, connect, refresh, addDevice, removeDevice };
+  return { snapshot, status, loadError, hotplug, connect, refresh, addDevice, removeDevice };
 });

@@ -25,6 +25,13 @@ export const useProcessStore = defineStore('processes', () => {
   const lastResult = shallowRef<OpResult | null>(null);
   const opError = ref<LabError | null>(null);
   const busy = ref(false);
+  // The op bar's fields, here so that what was typed is still there when the view comes back.
+  const proc = ref('p');
+  const at = ref('buf');
+  const pages = ref(16);
+  const fill = ref('index');
+  const child = ref('c');
+  const device = ref('');
   let lab: LabConnection | null = null;
   let fetching = false;
   let refetch = false;
@@ -150,6 +157,12 @@ export const useProcessStore = defineStore('processes', () => {
     lastResult,
     opError,
     busy,
+    proc,
+    at,
+    pages,
+    fill,
+    child,
+    device,
     connect,
     refresh,
     select,
