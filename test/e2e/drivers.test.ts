@@ -195,11 +195,11 @@ describe('Drivers view', () => {
   it('keys pressed in a bundled plugin make one copy of it, opened to edit', async () => {
     await openDriver('bundled', 'pmem-dax.ts');
     await editorLines().click();
-    holding = 'newDriver';
+    route.hold('newDriver');
     await page.keyboard.type('abc');
     await settled();
-    expect(held.length).toBe(1);
-    release();
+    expect(route.held).toBe(1);
+    route.release();
     await expect.poll(() => fileButton('user', 'pmem-dax.ts').getAttribute('aria-pressed')).toBe('true');
     await expect(page.locator('.drivers-view .banner.error').count()).resolves.toBe(0);
     expect(readFileSync(userFile('pmem-dax.ts'), 'utf8')).toBe(
@@ -362,11 +362,11 @@ describe('Drivers view', () => {
 
   it('a file clicked back to while another opens stays open', async () => {
     await openDriver('user', 'dmirror.ts');
-    holding = 'readDriver';
+    route.hold('readDriver');
     await fileButton('bundled', 'pmem-dax.ts').click();
-    await expect.poll(() => held.length).toBe(1);
+    await expect.poll(() => route.held).toBe(1);
     await fileButton('user', 'dmirror.ts').click();
-    release();
+    route.release();
     await settled();
     await expect(openName()).resolves.toBe('dmirror.ts');
     await expect(page.locator('.editor-head .badge').count()).resolves.toBe(0);
