@@ -141,18 +141,21 @@ async function refocus(): Promise<void> {
   });
 }
 
-/**
- * Once this returns, the page has had the lab's answers to everything it sent before (the lab
- * answers in order): a file made outside the lab shows once the list asked for after them does.
- */
-async function settled(): Promise<void> {
-  writeFileSync(userFile('fence.ts'), '');
+/** A file made, then removed, outside the lab: the list shows each once the window has the focus back. */
+async function madeAndRemovedOutside(name: string): Promise<void> {
+  writeFileSync(userFile(name), '// written by another editor\n');
   await refocus();
-  await fileButton('user', 'fence.ts').waitFor();
-  rmSync(userFile('fence.ts'));
+  await fileButton('user', name).waitFor();
+  rmSync(userFile(name));
   await refocus();
-  await expect.poll(() => fileButton('user', 'fence.ts').count()).toBe(0);
+  await expect.poll(() => fileButton('user', name).count()).toBe(0);
 }
+
+/**
+ * Once this returns, the page has had the lab's answers to everything it sent before: the lab
+ * answers in order, and the lists asked for after them have come back.
+ */
+const settled = () => madeAndRemovedOutside('fence.ts');
 
 async function waitSaved(): Promise<void> {
   await expect.poll(saveState, { timeout: 10_000 }).toBe('saved');
@@ -392,12 +395,7 @@ describe('Drivers view', () => {
   });
 
   it('files made or removed outside the lab show when the window gets the focus back', async () => {
-    writeFileSync(userFile('outside.ts'), '// written by another editor\n');
-    await refocus();
-    await fileButton('user', 'outside.ts').waitFor();
-    rmSync(userFile('outside.ts'));
-    await refocus();
-    await expect.poll(() => fileButton('user', 'outside.ts').count()).toBe(0);
+    await madeAndRemovedOutside('outside.ts');
     await expect(openName()).resolves.toBe('dmirror.ts');
   });
 
