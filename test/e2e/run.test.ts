@@ -36,6 +36,14 @@ const migrate = async () =>
 const machine = async () =>
   jsonFile('dmirror.machine.json', JSON.parse(await readFile(selftest('dmirror.machine.json'), 'utf8')));
 
+/** Go to another view and back to Run through the nav. */
+async function leaveAndComeBack(): Promise<void> {
+  await page.locator('.nav-item', { hasText: 'Mirror' }).click();
+  await page.locator('.mirror-view').waitFor();
+  await page.locator('.nav-item', { hasText: 'Run' }).click();
+  await page.locator('.run-view').waitFor();
+}
+
 beforeAll(async () => {
   ctx = await openLab('#/run', '.run-view');
   page = ctx.page;
@@ -226,6 +234,25 @@ describe('Run view', () => {
       .toMatch(/^broken\.scenario\.json: steps\[3\] \(mmap\)\.length: expected a size/);
     // The run loaded before stays.
     await expect(steps().locator('.summary').innerText()).resolves.toContain('8 passed, 1 failed');
+  });
+
+  it('the workload picked stays picked when the view is left and opened again, and Load loads it', async () => {
+    const demo = toolbar().locator('select[name=demo]');
+    await demo.selectOption('hotset');
+    await toolbar().getByRole('button', { name: 'Load' }).click();
+    await expect.poll(() => page.locator('.nav .machine-name').innerText()).toContain('hotset');
+    // Another one picked, not loaded.
+    await demo.selectOption('two-gpus');
+    await leaveAndComeBack();
+    await expect(demo.inputValue()).resolves.toBe('two-gpus');
+    // Back on the one loaded, left and opened again: still it, and Load loads it again.
+    await demo.selectOption('hotset');
+    await leaveAndComeBack();
+    await expect(demo.inputValue()).resolves.toBe('hotset');
+    await toolbar().getByRole('button', { name: 'Load' }).click();
+    await expect.poll(() => toolbar().getByRole('status').innerText()).toContain('ready');
+    const status = (await ctx.lab.request({ type: 'runStatus' })) as RunStatus;
+    expect(status.scenario).toBe('hotset');
   });
 
   it('logs no errors (CSP violations included)', () => {
