@@ -223,6 +223,27 @@ describe('Mirror view', () => {
     expect(t.pageErrors).toEqual([]);
   });
 
+  it('Enter in a range field applies it and runs no step', async () => {
+    const trace = await traceLines().count();
+    const result = await controls().locator('.result').innerText();
+    const pagesField = controls().locator('input[name=pages]');
+    await pagesField.fill('3');
+    await pagesField.press('Enter');
+    const { rows: expected } = await lab.request({
+      type: 'mirror',
+      proc: 'p',
+      device: 'gpu0',
+      at: 'buf',
+      offset: 2,
+      pages: 3,
+    });
+    await expect.poll(() => attrs('data-addr')).toEqual(expected.map((r) => r.addr));
+    await expect(pagesField.evaluate((e) => e.matches(':focus'))).resolves.toBe(true);
+    await expect(traceLines().count()).resolves.toBe(trace);
+    await expect(controls().locator('.result').innerText()).resolves.toBe(result);
+    expect(t.pageErrors).toEqual([]);
+  });
+
   it("another process's rows show without the snapshot, flashes and result of the steps run on the first", async () => {
     await setRange(0, 16);
     await cpuButton('mprotect rw').click();
