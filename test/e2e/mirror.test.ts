@@ -1,9 +1,10 @@
 // The Mirror view in Chromium against the web host and a real lab: a device read makes the
 // device's entries appear next to the CPU's, a CPU store (copy on write) and a munmap make
 // them vanish with the invalidation in the trace, and a snapshot's bytes are shown per page.
-import type { Page } from 'playwright-core';
+import type { Page, WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MirrorView } from '../../src-main/api';
+import { DEMO_MACHINE } from '../../src-main/lab/machine-file';
 import type { WsLabClient } from '../../src-renderer/src/api/ws-client';
 import { openLab, type LabPage } from './harness';
 
@@ -35,8 +36,50 @@ async function setRange(offset: number, pages: number): Promise<void> {
   await controls().locator('input[name=pages]').dispatchEvent('change');
 }
 
+/** While set, nothing the lab sends reaches the page (as while it is not connected). */
+let muted = false;
+/** The page's connections to the lab, through the route below. */
+const connections: { page: WebSocketRoute; server: WebSocketRoute }[] = [];
+
+/** Between the page and the lab: pass everything, but drop what the lab sends while muted. */
+async function routeLab(p: Page): Promise<void> {
+  await p.routeWebSocket(/\/api$/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => server.send(m));
+    server.onMessage((m) => {
+      if (!muted) ws.send(m);
+    });
+    connections.push({ page: ws, server });
+  });
+}
+
+/** Wait for the rows of `proc` (and `device`, as the summary names it) to be shown. */
+async function waitForShown(proc: string, device: string): Promise<void> {
+  const summary = () => page.locator('.mirror-table .summary').innerText();
+  await expect.poll(summary).toContain(`${proc} (pid`);
+  await expect.poll(summary).toContain(device);
+}
+
+/** The rows' snapshot column. */
+const snaps = () => rows().locator('.snap').allInnerTexts();
+
+/** Take a snapshot of the shown range and wait for its column. */
+async function takeSnapshot(): Promise<void> {
+  await deviceButton('snapshot').click();
+  await expect.poll(() => controls().getByRole('status').innerText()).toContain('snapshot:');
+  await expect.poll(async () => (await snaps()).filter(Boolean).length).toBeGreaterThan(0);
+}
+
+/** Nothing of the steps run before shows: no snapshot column, no flash, no result line. */
+async function expectNoEarlierSteps(): Promise<void> {
+  await expect.poll(snaps).toEqual(Array(await rows().count()).fill(''));
+  await expect(page.getByText('snapshot column: taken at').count()).resolves.toBe(0);
+  await expect(attrs('data-invalidated')).resolves.toEqual(Array(await rows().count()).fill(null));
+  await expect(controls().getByRole('status').count()).resolves.toBe(0);
+}
+
 beforeAll(async () => {
-  t = await openLab('#/mirror', '.mirror-view');
+  t = await openLab('#/mirror', '.mirror-view', { beforeLoad: routeLab });
   ({ page, lab } = t);
 });
 
@@ -177,6 +220,96 @@ describe('Mirror view', () => {
       pages: 14,
     });
     await expect.poll(() => attrs('data-addr')).toEqual(expected.map((r) => r.addr));
+    expect(t.pageErrors).toEqual([]);
+  });
+
+  it('Enter in a range field applies it and runs no step', async () => {
+    const trace = await traceLines().count();
+    const result = await controls().locator('.result').innerText();
+    const pagesField = controls().locator('input[name=pages]');
+    await pagesField.fill('3');
+    await pagesField.press('Enter');
+    const { rows: expected } = await lab.request({
+      type: 'mirror',
+      proc: 'p',
+      device: 'gpu0',
+      at: 'buf',
+      offset: 2,
+      pages: 3,
+    });
+    await expect.poll(() => attrs('data-addr')).toEqual(expected.map((r) => r.addr));
+    await expect(pagesField.evaluate((e) => e.matches(':focus'))).resolves.toBe(true);
+    await expect(traceLines().count()).resolves.toBe(trace);
+    await expect(controls().locator('.result').innerText()).resolves.toBe(result);
+    expect(t.pageErrors).toEqual([]);
+  });
+
+  it("another process's rows show without the snapshot, flashes and result of the steps run on the first", async () => {
+    await setRange(0, 16);
+    await cpuButton('mprotect rw').click();
+    await takeSnapshot();
+    await lab.request({ type: 'op', op: { op: 'fork', proc: 'p', child: 'c' } });
+    await controls().locator('select[name=proc]').selectOption('c');
+    // The child has not opened the device: no mirror.
+    await waitForShown('c', 'gpu0: no mirror');
+    await expectNoEarlierSteps();
+    expect(t.pageErrors).toEqual([]);
+  });
+
+  it('after the lab restarts, the view reconnects to a fresh lab showing nothing of the steps run on the old one', async () => {
+    await controls().locator('select[name=proc]').selectOption('p');
+    await setRange(0, 16);
+    await waitForShown('p', 'gpu0');
+    await takeSnapshot();
+    await setRange(4, 2);
+    await cpuButton('mprotect r').click();
+    await setRange(0, 16);
+    await expect.poll(() => attrs('data-invalidated')).toContain('protection');
+
+    // The lab restarts (a new machine, the same process and mapping set up again) while the
+    // page is cut off from it, then the page reconnects.
+    muted = true;
+    await lab.request({ type: 'loadMachine', machine: DEMO_MACHINE });
+    await lab.request({ type: 'op', op: { op: 'spawn', proc: 'p' } });
+    await lab.request({
+      type: 'op',
+      op: {
+        op: 'mmap',
+        proc: 'p',
+        name: 'buf',
+        length: 16 * 4096,
+        prot: 'rw',
+        flags: ['private', 'anonymous'],
+      },
+    });
+    expect(connections.length).toBeGreaterThan(0);
+    for (const c of connections.splice(0)) {
+      await c.page.close();
+      await c.server.close();
+    }
+    muted = false;
+    await expect.poll(() => connections.length, { timeout: 10_000 }).toBeGreaterThan(0);
+
+    await expect.poll(() => attrs('data-cpu'), { timeout: 10_000 }).toEqual(Array(16).fill('none'));
+    await waitForDevice(Array(16).fill('none'));
+    await expectNoEarlierSteps();
+    // The trace is the fresh lab's.
+    const fresh = await lab.request({ type: 'mirrorEvents' });
+    await expect.poll(() => traceLines().count()).toBe(fresh.length);
+    expect(t.pageErrors).toEqual([]);
+  });
+
+  it("another device's rows show without the snapshot and result of the steps run through the first", async () => {
+    await lab.request({
+      type: 'addDevice',
+      device: { name: 'gpu1', kind: 'private', memory: '256M', driver: 'dmirror' },
+    });
+    await deviceButton('read').click();
+    await waitForDevice(Array(16).fill('zero'));
+    await takeSnapshot();
+    await controls().locator('select[name=device]').selectOption('gpu1');
+    await waitForShown('p', 'gpu1: no mirror');
+    await expectNoEarlierSteps();
     expect(t.pageErrors).toEqual([]);
   });
 });

@@ -36,8 +36,40 @@ const migrate = async () =>
 const machine = async () =>
   jsonFile('dmirror.machine.json', JSON.parse(await readFile(selftest('dmirror.machine.json'), 'utf8')));
 
+/** Go to another view and back to Run through the nav. */
+async function leaveAndComeBack(): Promise<void> {
+  await page.locator('.nav-item', { hasText: 'Mirror' }).click();
+  await page.locator('.mirror-view').waitFor();
+  await page.locator('.nav-item', { hasText: 'Run' }).click();
+  await page.locator('.run-view').waitFor();
+}
+
+/** While set, the page's `runSpeed` requests wait in `heldSpeed` until a test sends them on. */
+let holdSpeed = false;
+const heldSpeed: ((refused: boolean) => void)[] = [];
+/** Sends a held request on; `refused` changes its speed to one the lab refuses first. */
+const sendHeldSpeed = (refused = false): void => {
+  holdSpeed = false;
+  for (const send of heldSpeed.splice(0)) send(refused);
+};
+
+/** Between the page and the lab: pass everything, but hold `runSpeed` requests when asked to. */
+async function routeLab(p: Page): Promise<void> {
+  await p.routeWebSocket(/\/api$/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => {
+      const msg = typeof m === 'string' ? (JSON.parse(m) as { req?: { type?: string } }) : {};
+      if (holdSpeed && msg.req?.type === 'runSpeed')
+        heldSpeed.push((refused) =>
+          server.send(refused ? JSON.stringify({ ...msg, req: { ...msg.req, speed: -1 } }) : m),
+        );
+      else server.send(m);
+    });
+  });
+}
+
 beforeAll(async () => {
-  ctx = await openLab('#/run', '.run-view');
+  ctx = await openLab('#/run', '.run-view', { beforeLoad: routeLab });
   page = ctx.page;
 });
 
@@ -226,6 +258,59 @@ describe('Run view', () => {
       .toMatch(/^broken\.scenario\.json: steps\[3\] \(mmap\)\.length: expected a size/);
     // The run loaded before stays.
     await expect(steps().locator('.summary').innerText()).resolves.toContain('8 passed, 1 failed');
+  });
+
+  it('the workload picked stays picked when the view is left and opened again, and Load loads it', async () => {
+    const demo = toolbar().locator('select[name=demo]');
+    await demo.selectOption('hotset');
+    await toolbar().getByRole('button', { name: 'Load' }).click();
+    await expect.poll(() => page.locator('.nav .machine-name').innerText()).toContain('hotset');
+    // Another one picked, not loaded.
+    await demo.selectOption('two-gpus');
+    await leaveAndComeBack();
+    await expect(demo.inputValue()).resolves.toBe('two-gpus');
+    // Back on the one loaded, left and opened again: still it, and Load loads it again.
+    await demo.selectOption('hotset');
+    await leaveAndComeBack();
+    await expect(demo.inputValue()).resolves.toBe('hotset');
+    await toolbar().getByRole('button', { name: 'Load' }).click();
+    await expect.poll(() => toolbar().getByRole('status').innerText()).toContain('ready');
+    const status = (await ctx.lab.request({ type: 'runStatus' })) as RunStatus;
+    expect(status.scenario).toBe('hotset');
+  });
+
+  it('a speed picked during play shows at once, before the lab answers; one the lab refuses goes back, with its error', async () => {
+    const speed = toolbar().locator('select[name=speed]');
+    await speed.selectOption({ label: '1 ms / s' });
+    await expect
+      .poll(async () => ((await ctx.lab.request({ type: 'runStatus' })) as RunStatus).speed)
+      .toBe(1e6);
+    await toolbar().getByRole('button', { name: 'Play' }).click();
+    await expect.poll(() => toolbar().getByRole('status').innerText()).toContain('playing');
+
+    holdSpeed = true;
+    await speed.selectOption({ label: '10 ms / s' });
+    // The toolbar redrew for the request on its way (its buttons disabled meanwhile).
+    await expect.poll(() => toolbar().getByRole('button', { name: 'Step' }).isDisabled()).toBe(true);
+    await expect(speed.inputValue()).resolves.toBe('10000000');
+    sendHeldSpeed();
+    await expect.poll(() => toolbar().getByRole('button', { name: 'Step' }).isDisabled()).toBe(false);
+    await expect(speed.inputValue()).resolves.toBe('10000000');
+    expect(((await ctx.lab.request({ type: 'runStatus' })) as RunStatus).speed).toBe(1e7);
+
+    holdSpeed = true;
+    await speed.selectOption({ label: '100 ms / s' });
+    await expect.poll(() => toolbar().getByRole('button', { name: 'Step' }).isDisabled()).toBe(true);
+    await expect(speed.inputValue()).resolves.toBe('100000000');
+    sendHeldSpeed(true);
+    await expect
+      .poll(() => page.locator('.run-view .message.error').innerText())
+      .toContain('expected simulated ns per second');
+    await expect(speed.inputValue()).resolves.toBe('10000000');
+    expect(((await ctx.lab.request({ type: 'runStatus' })) as RunStatus).speed).toBe(1e7);
+
+    await toolbar().getByRole('button', { name: 'Pause' }).click();
+    await expect.poll(() => toolbar().getByRole('status').innerText()).toContain('paused');
   });
 
   it('logs no errors (CSP violations included)', () => {

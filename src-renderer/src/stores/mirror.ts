@@ -126,9 +126,21 @@ export const useMirrorStore = defineStore('mirror', () => {
     ];
   }
 
-  /** Start again from the lab's current state (after connecting or reconnecting). */
+  /** Forget what the steps run so far left on screen: it belongs to another process or lab. */
+  function forgetSteps(): void {
+    flashes.value = [];
+    snapshot.value = null;
+    lastResult.value = null;
+    opError.value = null;
+  }
+
+  /**
+   * Start again from the lab's current state (after connecting or reconnecting): it may be
+   * another lab, so what earlier steps left goes, as the trace is replaced.
+   */
   async function refresh(): Promise<void> {
     if (!lab) return;
+    forgetSteps();
     try {
       events.value = (await lab.request({ type: 'mirrorEvents' })).slice(-TRACE_LINES);
     } catch (err) {
@@ -189,11 +201,15 @@ export const useMirrorStore = defineStore('mirror', () => {
   function choose(
     sel: Partial<{ proc: string; device: string; at: string; offset: number; pages: number }>,
   ): void {
+    // Another process or device: the earlier steps' snapshot, flashes and result were not its.
     if (sel.proc !== undefined && sel.proc !== proc.value) {
       proc.value = sel.proc;
-      flashes.value = [];
+      forgetSteps();
     }
-    if (sel.device !== undefined) device.value = sel.device;
+    if (sel.device !== undefined && sel.device !== device.value) {
+      device.value = sel.device;
+      forgetSteps();
+    }
     if (sel.at !== undefined) at.value = sel.at;
     if (sel.offset !== undefined) offset.value = sel.offset;
     if (sel.pages !== undefined) pages.value = sel.pages;

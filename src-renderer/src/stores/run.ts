@@ -3,7 +3,7 @@
 // those applied at the next animation frame: the socket's task only parses, the frame redraws,
 // and a hidden window redraws nothing until it shows again.
 import { defineStore } from 'pinia';
-import { ref, shallowRef } from 'vue';
+import { computed, ref, shallowRef, watch } from 'vue';
 import { toLabError } from '../api/errors';
 import type { LabConnection } from '../api/client';
 import type { LabError, RunDemo, RunEvent, RunPlot, RunSeries, RunStatus, SessionFile } from '../api/lab';
@@ -25,6 +25,12 @@ export const useRunStore = defineStore('run', () => {
   /** The last session load's verdict, for the toolbar. */
   const notice = ref('');
   const busy = ref(false);
+  /** The demo picked in the toolbar: kept across views, and the loaded one's once one loads. */
+  const demoId = ref('');
+  /** A speed picked that the lab has not answered yet: shown meanwhile. */
+  const pickedSpeed = ref<number | null>(null);
+  /** The speed the toolbar shows: the one being set, else the lab's. */
+  const speed = computed(() => pickedSpeed.value ?? status.value?.speed ?? 0);
   let lab: LabConnection | null = null;
   /** The latest `series` event not yet shown. */
   let pending: RunEvent | null = null;
@@ -49,11 +55,22 @@ export const useRunStore = defineStore('run', () => {
     });
   }
 
+  // A demo loaded (here, from a session, by another front end or before a reconnect) shows as
+  // the one picked; a scenario file leaves the pick as it is.
+  watch(
+    () => status.value?.scenario,
+    (name) => {
+      const demo = name ? demos.value.find((d) => d.scenario.name === name) : undefined;
+      if (demo) demoId.value = demo.id;
+    },
+  );
+
   /** Start again from the lab's current state (after connecting or reconnecting). */
   async function refresh(): Promise<void> {
     if (!lab) return;
     try {
       demos.value = await lab.request({ type: 'runDemos' });
+      if (!demos.value.some((d) => d.id === demoId.value)) demoId.value = demos.value[0]?.id ?? '';
       const st = await lab.request({ type: 'runStatus' });
       applyPending();
       status.value = st;
@@ -126,11 +143,18 @@ export const useRunStore = defineStore('run', () => {
     status.value = st;
   }
 
-  async function setSpeed(speed: number): Promise<void> {
-    const st = await call((c) => c.request({ type: 'runSpeed', speed }));
-    if (!st) return;
-    applyPending();
-    status.value = st;
+  /** The speed picked shows at once; the lab's shows again only if it refuses it. */
+  async function setSpeed(nsPerSecond: number): Promise<void> {
+    pickedSpeed.value = nsPerSecond;
+    try {
+      const st = await call((c) => c.request({ type: 'runSpeed', speed: nsPerSecond }));
+      if (!st) return;
+      applyPending();
+      status.value = st;
+    } finally {
+      // A pick made since, still on its way, stays shown.
+      if (pickedSpeed.value === nsPerSecond) pickedSpeed.value = null;
+    }
   }
 
   function csv(plot: RunPlot): Promise<string | null> {
@@ -163,6 +187,8 @@ export const useRunStore = defineStore('run', () => {
     error,
     notice,
     busy,
+    demoId,
+    speed,
     connect,
     refresh,
     load,
