@@ -150,7 +150,7 @@ describe('web host: static files', () => {
 });
 
 describe('WebSocket client: reconnection', () => {
-  it('reports the lost connection and reconnects when the host is back, sending what was queued', async () => {
+  it('reports the lost connection, refuses requests until it is back (ENOTCONN), then reconnects', async () => {
     const first = await startWebHost({ port: 0, root });
     const client = new WsLabClient(`ws://127.0.0.1:${first.port}/api`, openWs);
     clients.push(client);
@@ -161,18 +161,34 @@ describe('WebSocket client: reconnection', () => {
     const closed = new Promise<void>((resolve) => client.onStatus((s) => s === 'closed' && resolve()));
     await first.close();
     await closed;
+    // The lab that answers next may be a fresh one: a step asked for now must not reach it.
+    await expect(client.request({ type: 'layout' })).rejects.toMatchObject({ code: 'ENOTCONN' });
     const second = await startWebHost({ port: first.port, root });
     try {
-      const reopened = new Promise<void>((resolve) => client.onStatus((s) => s === 'open' && resolve()));
-      const layout = await client.request({ type: 'layout' }); // queued until the socket is back
-      await reopened;
-      expect(layout.machine).toBe('demo');
+      await new Promise<void>((resolve) => client.onStatus((s) => s === 'open' && resolve()));
+      expect((await client.request({ type: 'layout' })).machine).toBe('demo');
       expect(statuses.slice(0, 3)).toEqual(['connecting', 'open', 'closed']);
       expect(statuses.at(-2)).toBe('connecting');
       expect(statuses.at(-1)).toBe('open');
     } finally {
       client.close();
       await second.close();
+    }
+  });
+
+  it('sends what was asked before the first connection once it is made', async () => {
+    const host = await startWebHost({ port: 0, root });
+    const port = host.port;
+    await host.close();
+    const client = new WsLabClient(`ws://127.0.0.1:${port}/api`, openWs);
+    clients.push(client);
+    const layout = client.request({ type: 'layout' });
+    const later = await startWebHost({ port, root });
+    try {
+      expect((await layout).machine).toBe('demo');
+    } finally {
+      client.close();
+      await later.close();
     }
   });
 });

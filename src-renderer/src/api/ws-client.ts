@@ -1,5 +1,7 @@
-// LabApi over the web host's WebSocket (/api). Reconnects on its own; requests made while the socket is
-// down wait for it, requests in flight when it drops reject with ECONNRESET.
+// LabApi over the web host's WebSocket (/api). Reconnects on its own. Requests made before the
+// first connection wait for it; once the connection has been lost, requests reject with ENOTCONN
+// until it is back (the lab that answers then may be a fresh one, which never heard of what they
+// were about), and requests in flight when it drops reject with ECONNRESET.
 import { LabRequestError } from './errors';
 import type { LabApi, LabEvent, LabRequest, LabResponse, WireMessage, WireRequest } from './lab';
 
@@ -27,6 +29,7 @@ export class WsLabClient implements LabConnection {
   private nextId = 1;
   private retryMs = 250;
   private closed = false;
+  private wasOpen = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly queue: WireRequest[] = [];
   private readonly pending = new Map<
@@ -46,6 +49,10 @@ export class WsLabClient implements LabConnection {
   request<R extends LabRequest>(req: R): Promise<LabResponse<R>> {
     if (this.closed)
       return Promise.reject(new LabRequestError({ code: 'ECONNRESET', message: 'client closed' }));
+    if (this.wasOpen && this.socket?.readyState !== OPEN)
+      return Promise.reject(
+        new LabRequestError({ code: 'ENOTCONN', message: 'not connected to the lab (reconnecting)' }),
+      );
     const msg: WireRequest = { id: this.nextId++, req };
     return new Promise<LabResponse<R>>((resolve, reject) => {
       this.pending.set(msg.id, { resolve: resolve as (res: unknown) => void, reject });
@@ -78,6 +85,7 @@ export class WsLabClient implements LabConnection {
     this.socket = socket;
     socket.addEventListener('open', () => {
       this.retryMs = 250;
+      this.wasOpen = true;
       for (const msg of this.queue.splice(0)) socket.send(JSON.stringify(msg));
       this.setStatus('open');
     });
@@ -116,7 +124,7 @@ export class WsLabClient implements LabConnection {
   private dropPending(message: string): void {
     const queued = new Set(this.queue.map((m) => m.id));
     for (const [id, { reject }] of this.pending) {
-      if (queued.has(id) && !this.closed) continue; // not sent yet: it goes out on reconnect
+      if (queued.has(id) && !this.closed) continue; // asked before the first connection: sent on it
       this.pending.delete(id);
       reject(new LabRequestError({ code: 'ECONNRESET', message }));
     }
