@@ -45,6 +45,10 @@ describe('Processes view', () => {
     await expect(page.locator('.nav-item.active').innerText()).resolves.toContain('Processes');
     await expect(page.locator('.view-header h1').innerText()).resolves.toBe('Processes');
     await expect(page.locator('.process-list .empty').innerText()).resolves.toContain('No processes');
+    // The hint under the op bar reads to its end, however narrow the window.
+    const hint = form().locator('.result.muted');
+    await expect(hint.evaluate((el) => el.scrollWidth <= el.clientWidth)).resolves.toBe(true);
+    await expect(hint.innerText()).resolves.toMatch(/\(copy on write\)\.$/);
   });
 
   it('spawn and mmap from the op bar: the process and its vma appear, the inspector shows 16 none rows', async () => {
@@ -166,6 +170,11 @@ describe('Processes view', () => {
     const alert = form().getByRole('alert');
     await alert.waitFor();
     await expect(alert.innerText()).resolves.toContain('op.at: no mapping named "nope"');
+    // An error is never cut off: it wraps.
+    await expect(alert.evaluate((el) => el.scrollWidth <= el.clientWidth)).resolves.toBe(true);
+    await expect(
+      alert.evaluate((el) => el.ownerDocument.defaultView!.getComputedStyle(el).whiteSpace),
+    ).resolves.toBe('normal');
     await form().locator('input[name=at]').fill('buf');
   });
 
