@@ -3,7 +3,7 @@
 // Debian's Chromium on one of the lab's views, collecting page errors.
 import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page, type WebSocketRoute } from 'playwright-core';
 import WebSocket from 'ws';
 import { startWebHost, type WebHost } from '../../src-main/hosts/web/main';
 import { WsLabClient } from '../../src-renderer/src/api/ws-client';
@@ -103,27 +103,45 @@ export interface LabRoute {
   hold(type: string): void;
   /** How many requests are held. */
   readonly held: number;
-  /** Let the held requests go on, and stop holding. */
-  release(): void;
+  /** Let the held requests go on (changed by `edit` first, if given), and stop holding. */
+  release(edit?: (req: Record<string, unknown>) => Record<string, unknown>): void;
   /** Send a message to the page as if the lab had (once the page has connected). */
   fromLab(message: unknown): void;
+  /** While set, nothing the lab sends reaches the page (as if it were cut off from it). */
+  muted: boolean;
+  /** How many times the page has connected. */
+  readonly connections: number;
+  /** Close the page's connections at both ends; the page reconnects through the route. */
+  disconnect(): Promise<void>;
 }
 
 export function labRoute(): LabRoute {
   let holding: string | null = null;
-  const held: (() => void)[] = [];
-  let toPage: ((message: string) => void) | null = null;
+  const held: ((edit?: (req: Record<string, unknown>) => Record<string, unknown>) => void)[] = [];
+  const open: { page: WebSocketRoute; server: WebSocketRoute }[] = [];
+  let connections = 0;
+  let muted = false;
   return {
+    get muted() {
+      return muted;
+    },
+    set muted(on) {
+      muted = on;
+    },
     async attach(page) {
       await page.routeWebSocket(/\/api$/, (ws) => {
-        toPage = (message) => ws.send(message);
         const server = ws.connectToServer();
         ws.onMessage((m) => {
-          const send = () => server.send(m);
-          const msg = typeof m === 'string' ? (JSON.parse(m) as { req?: { type?: string } }) : {};
-          if (holding && msg.req?.type === holding) held.push(send);
-          else send();
+          const msg = typeof m === 'string' ? (JSON.parse(m) as { req?: Record<string, unknown> }) : {};
+          if (holding && msg.req?.type === holding)
+            held.push((edit) => server.send(edit ? JSON.stringify({ ...msg, req: edit(msg.req!) }) : m));
+          else server.send(m);
         });
+        server.onMessage((m) => {
+          if (!muted) ws.send(m);
+        });
+        open.push({ page: ws, server });
+        connections++;
       });
     },
     hold(type) {
@@ -132,13 +150,23 @@ export function labRoute(): LabRoute {
     get held() {
       return held.length;
     },
-    release() {
+    release(edit) {
       holding = null;
-      for (const send of held.splice(0)) send();
+      for (const send of held.splice(0)) send(edit);
     },
     fromLab(message) {
-      if (!toPage) throw new Error('the page has not connected');
-      toPage(JSON.stringify(message));
+      const last = open.at(-1);
+      if (!last) throw new Error('the page has not connected');
+      last.page.send(JSON.stringify(message));
+    },
+    get connections() {
+      return connections;
+    },
+    async disconnect() {
+      for (const c of open.splice(0)) {
+        await c.page.close();
+        await c.server.close();
+      }
     },
   };
 }

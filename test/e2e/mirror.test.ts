@@ -1,12 +1,12 @@
 // The Mirror view in Chromium against the web host and a real lab: a device read makes the
 // device's entries appear next to the CPU's, a CPU store (copy on write) and a munmap make
 // them vanish with the invalidation in the trace, and a snapshot's bytes are shown per page.
-import type { Page, WebSocketRoute } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MirrorView } from '../../src-main/api';
 import { DEMO_MACHINE } from '../../src-main/lab/machine-file';
 import type { WsLabClient } from '../../src-renderer/src/api/ws-client';
-import { openLab, type LabPage } from './harness';
+import { labRoute, openLab, type LabPage } from './harness';
 
 let t: LabPage;
 let page: Page;
@@ -36,21 +36,29 @@ async function setRange(offset: number, pages: number): Promise<void> {
   await controls().locator('input[name=pages]').dispatchEvent('change');
 }
 
-/** While set, nothing the lab sends reaches the page (as while it is not connected). */
-let muted = false;
-/** The page's connections to the lab, through the route below. */
-const connections: { page: WebSocketRoute; server: WebSocketRoute }[] = [];
-
-/** Between the page and the lab: pass everything, but drop what the lab sends while muted. */
-async function routeLab(p: Page): Promise<void> {
-  await p.routeWebSocket(/\/api$/, (ws) => {
-    const server = ws.connectToServer();
-    ws.onMessage((m) => server.send(m));
-    server.onMessage((m) => {
-      if (!muted) ws.send(m);
-    });
-    connections.push({ page: ws, server });
+/** Process p with a 16-page anonymous rw mapping buf, set up through the lab. */
+async function setUpBuf(): Promise<void> {
+  await lab.request({ type: 'op', op: { op: 'spawn', proc: 'p' } });
+  await lab.request({
+    type: 'op',
+    op: {
+      op: 'mmap',
+      proc: 'p',
+      name: 'buf',
+      length: 16 * 4096,
+      prot: 'rw',
+      flags: ['private', 'anonymous'],
+    },
   });
+}
+
+/** The page's connection to the lab, to cut it off and reconnect it. */
+const route = labRoute();
+
+/** Wait for the rows to be those the lab has for p's buf from page `offset`, `pages` long. */
+async function expectRowsOf(offset: number, pages: number): Promise<void> {
+  const view = await lab.request({ type: 'mirror', proc: 'p', device: 'gpu0', at: 'buf', offset, pages });
+  await expect.poll(() => attrs('data-addr')).toEqual(view.rows.map((r) => r.addr));
 }
 
 /** Wait for the rows of `proc` (and `device`, as the summary names it) to be shown. */
@@ -79,7 +87,7 @@ async function expectNoEarlierSteps(): Promise<void> {
 }
 
 beforeAll(async () => {
-  t = await openLab('#/mirror', '.mirror-view', { beforeLoad: routeLab });
+  t = await openLab('#/mirror', '.mirror-view', { beforeLoad: route.attach });
   ({ page, lab } = t);
 });
 
@@ -91,18 +99,7 @@ describe('Mirror view', () => {
   it('opens from the nav; a process and a mapping set up through the lab show 16 rows and no device entry', async () => {
     await expect(page.locator('.nav-item.active').innerText()).resolves.toContain('Mirror');
     await expect(page.locator('.view-header h1').innerText()).resolves.toBe('Mirror');
-    await lab.request({ type: 'op', op: { op: 'spawn', proc: 'p' } });
-    await lab.request({
-      type: 'op',
-      op: {
-        op: 'mmap',
-        proc: 'p',
-        name: 'buf',
-        length: 16 * 4096,
-        prot: 'rw',
-        flags: ['private', 'anonymous'],
-      },
-    });
+    await setUpBuf();
     await controls().locator('select[name=proc]').selectOption('p');
     await setRange(0, 16);
     await waitForDevice(Array(16).fill('none'));
@@ -211,15 +208,7 @@ describe('Mirror view', () => {
       .toEqual(['p', 'q']);
     await expect(offsetField.inputValue()).resolves.toBe('2');
     await offsetField.press('Tab');
-    const { rows: expected } = await lab.request({
-      type: 'mirror',
-      proc: 'p',
-      device: 'gpu0',
-      at: 'buf',
-      offset: 2,
-      pages: 14,
-    });
-    await expect.poll(() => attrs('data-addr')).toEqual(expected.map((r) => r.addr));
+    await expectRowsOf(2, 14);
     expect(t.pageErrors).toEqual([]);
   });
 
@@ -229,15 +218,7 @@ describe('Mirror view', () => {
     const pagesField = controls().locator('input[name=pages]');
     await pagesField.fill('3');
     await pagesField.press('Enter');
-    const { rows: expected } = await lab.request({
-      type: 'mirror',
-      proc: 'p',
-      device: 'gpu0',
-      at: 'buf',
-      offset: 2,
-      pages: 3,
-    });
-    await expect.poll(() => attrs('data-addr')).toEqual(expected.map((r) => r.addr));
+    await expectRowsOf(2, 3);
     await expect(pagesField.evaluate((e) => e.matches(':focus'))).resolves.toBe(true);
     await expect(traceLines().count()).resolves.toBe(trace);
     await expect(controls().locator('.result').innerText()).resolves.toBe(result);
@@ -268,27 +249,13 @@ describe('Mirror view', () => {
 
     // The lab restarts (a new machine, the same process and mapping set up again) while the
     // page is cut off from it, then the page reconnects.
-    muted = true;
+    route.muted = true;
     await lab.request({ type: 'loadMachine', machine: DEMO_MACHINE });
-    await lab.request({ type: 'op', op: { op: 'spawn', proc: 'p' } });
-    await lab.request({
-      type: 'op',
-      op: {
-        op: 'mmap',
-        proc: 'p',
-        name: 'buf',
-        length: 16 * 4096,
-        prot: 'rw',
-        flags: ['private', 'anonymous'],
-      },
-    });
-    expect(connections.length).toBeGreaterThan(0);
-    for (const c of connections.splice(0)) {
-      await c.page.close();
-      await c.server.close();
-    }
-    muted = false;
-    await expect.poll(() => connections.length, { timeout: 10_000 }).toBeGreaterThan(0);
+    await setUpBuf();
+    const before = route.connections;
+    await route.disconnect();
+    route.muted = false;
+    await expect.poll(() => route.connections, { timeout: 10_000 }).toBeGreaterThan(before);
 
     await expect.poll(() => attrs('data-cpu'), { timeout: 10_000 }).toEqual(Array(16).fill('none'));
     await waitForDevice(Array(16).fill('none'));

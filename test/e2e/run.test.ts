@@ -8,7 +8,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunStatus, SessionFile } from '../../src-main/api';
 import { SELFTESTS_DIR } from '../../src-main/lab/selftests';
-import { doubleClickAfterReply, openLab, type LabPage } from './harness';
+import { doubleClickAfterReply, labRoute, openLab, showView, type LabPage } from './harness';
 
 let ctx: LabPage;
 let page: Page;
@@ -38,38 +38,15 @@ const machine = async () =>
 
 /** Go to another view and back to Run through the nav. */
 async function leaveAndComeBack(): Promise<void> {
-  await page.locator('.nav-item', { hasText: 'Mirror' }).click();
-  await page.locator('.mirror-view').waitFor();
-  await page.locator('.nav-item', { hasText: 'Run' }).click();
-  await page.locator('.run-view').waitFor();
+  await showView(page, 'mirror');
+  await showView(page, 'run');
 }
 
-/** While set, the page's `runSpeed` requests wait in `heldSpeed` until a test sends them on. */
-let holdSpeed = false;
-const heldSpeed: ((refused: boolean) => void)[] = [];
-/** Sends a held request on; `refused` changes its speed to one the lab refuses first. */
-const sendHeldSpeed = (refused = false): void => {
-  holdSpeed = false;
-  for (const send of heldSpeed.splice(0)) send(refused);
-};
-
-/** Between the page and the lab: pass everything, but hold `runSpeed` requests when asked to. */
-async function routeLab(p: Page): Promise<void> {
-  await p.routeWebSocket(/\/api$/, (ws) => {
-    const server = ws.connectToServer();
-    ws.onMessage((m) => {
-      const msg = typeof m === 'string' ? (JSON.parse(m) as { req?: { type?: string } }) : {};
-      if (holdSpeed && msg.req?.type === 'runSpeed')
-        heldSpeed.push((refused) =>
-          server.send(refused ? JSON.stringify({ ...msg, req: { ...msg.req, speed: -1 } }) : m),
-        );
-      else server.send(m);
-    });
-  });
-}
+/** The page's connection to the lab, to hold its speed requests. */
+const route = labRoute();
 
 beforeAll(async () => {
-  ctx = await openLab('#/run', '.run-view', { beforeLoad: routeLab });
+  ctx = await openLab('#/run', '.run-view', { beforeLoad: route.attach });
   page = ctx.page;
 });
 
@@ -288,21 +265,22 @@ describe('Run view', () => {
     await toolbar().getByRole('button', { name: 'Play' }).click();
     await expect.poll(() => toolbar().getByRole('status').innerText()).toContain('playing');
 
-    holdSpeed = true;
+    route.hold('runSpeed');
     await speed.selectOption({ label: '10 ms / s' });
     // The toolbar redrew for the request on its way (its buttons disabled meanwhile).
     await expect.poll(() => toolbar().getByRole('button', { name: 'Step' }).isDisabled()).toBe(true);
     await expect(speed.inputValue()).resolves.toBe('10000000');
-    sendHeldSpeed();
+    route.release();
     await expect.poll(() => toolbar().getByRole('button', { name: 'Step' }).isDisabled()).toBe(false);
     await expect(speed.inputValue()).resolves.toBe('10000000');
     expect(((await ctx.lab.request({ type: 'runStatus' })) as RunStatus).speed).toBe(1e7);
 
-    holdSpeed = true;
+    route.hold('runSpeed');
     await speed.selectOption({ label: '100 ms / s' });
     await expect.poll(() => toolbar().getByRole('button', { name: 'Step' }).isDisabled()).toBe(true);
     await expect(speed.inputValue()).resolves.toBe('100000000');
-    sendHeldSpeed(true);
+    // Sent on with a speed the lab refuses.
+    route.release((req) => ({ ...req, speed: -1 }));
     await expect
       .poll(() => page.locator('.run-view .message.error').innerText())
       .toContain('expected simulated ns per second');
