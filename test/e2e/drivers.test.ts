@@ -12,15 +12,23 @@ import type { LayoutSnapshot } from '../../src-main/api';
 import type { WsLabClient } from '../../src-renderer/src/api/ws-client';
 import { labRoute, openLab, repo, type LabPage } from './harness';
 
-const bundledDmirror = resolve(repo, 'plugins/dmirror/dmirror.ts');
+/** A bundled plugin's source, as the lab ships it (plugins/<name>/<name>.ts). */
+const bundledSource = (name: string) => readFileSync(resolve(repo, `plugins/${name}/${name}.ts`), 'utf8');
 
 let t: LabPage;
 let page: Page;
 let lab: WsLabClient;
 let dataDir: string;
 /** The page's globals page.evaluate uses (this tsconfig has no DOM types). */
+type PageElement = { tagName: string; className: string };
 type PageGlobals = {
   localStorage: { getItem(k: string): string | null; setItem(k: string, v: string): void };
+  document: {
+    activeElement: PageElement | null;
+    elementFromPoint(x: number, y: number): PageElement | null;
+  };
+  dispatchEvent(e: unknown): boolean;
+  Event: new (type: string) => unknown;
 };
 
 const userFile = (name: string) => join(dataDir, 'drivers', name);
@@ -38,19 +46,14 @@ const phase = () => page.getByTestId('run-phase').getAttribute('class');
 async function focusReport(x: number, y: number): Promise<string> {
   return page.evaluate(
     ({ px, py }) => {
-      const d = (globalThis as unknown as { document: FocusDocument }).document;
-      const tag = (e: FocusElement | null) =>
+      const d = (globalThis as unknown as PageGlobals).document;
+      const tag = (e: PageElement | null) =>
         e ? `<${e.tagName.toLowerCase()} class="${e.className}">` : 'none';
       return `focus on ${tag(d.activeElement)}, under (${px}, ${py}) ${tag(d.elementFromPoint(px, py))}`;
     },
     { px: x, py: y },
   );
 }
-type FocusElement = { tagName: string; className: string };
-type FocusDocument = {
-  activeElement: FocusElement | null;
-  elementFromPoint(x: number, y: number): FocusElement | null;
-};
 
 /**
  * Put the cursor at the end of line n (Monaco's Go to Line), ready to type. Each step waits for
@@ -133,10 +136,7 @@ async function deleteOpenDriver(): Promise<void> {
 /** The window gets the focus back, as when the user returns from another window. */
 async function refocus(): Promise<void> {
   await page.evaluate(() => {
-    const w = globalThis as unknown as {
-      dispatchEvent(e: unknown): boolean;
-      Event: new (t: string) => unknown;
-    };
+    const w = globalThis as unknown as PageGlobals;
     w.dispatchEvent(new w.Event('focus'));
   });
 }
@@ -192,7 +192,7 @@ describe('Drivers view', () => {
     await fileButton('user', 'dmirror.ts').waitFor();
     await expect(fileButton('user', 'dmirror.ts').getAttribute('aria-pressed')).resolves.toBe('true');
     await expect(page.locator('.editor-head .badge').count()).resolves.toBe(0);
-    expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toBe(readFileSync(bundledDmirror, 'utf8'));
+    expect(readFileSync(userFile('dmirror.ts'), 'utf8')).toBe(bundledSource('dmirror'));
   });
 
   it('keys pressed in a bundled plugin make one copy of it, opened to edit', async () => {
@@ -205,9 +205,7 @@ describe('Drivers view', () => {
     route.release();
     await expect.poll(() => fileButton('user', 'pmem-dax.ts').getAttribute('aria-pressed')).toBe('true');
     await expect(page.locator('.drivers-view .banner.error').count()).resolves.toBe(0);
-    expect(readFileSync(userFile('pmem-dax.ts'), 'utf8')).toBe(
-      readFileSync(resolve(repo, 'plugins/pmem-dax/pmem-dax.ts'), 'utf8'),
-    );
+    expect(readFileSync(userFile('pmem-dax.ts'), 'utf8')).toBe(bundledSource('pmem-dax'));
     await deleteOpenDriver();
     await expect.poll(openName).toBe('dmirror.ts');
   });
